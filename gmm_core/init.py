@@ -1,0 +1,145 @@
+"""Starting points for EM, chosen exactly as scikit-learn's ``GaussianMixture`` chooses them.
+
+Same ``init_params`` and the same ``RandomState`` give the same starting parameters, because
+the random draws are made in the same order with the same public scikit-learn and NumPy
+calls. That is what makes a side-by-side comparison with scikit-learn meaningful.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from .em import m_step, statistics_from_responsibilities
+from .params import MixtureParams, check_covariance_type, covariance_shape
+
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def initial_responsibilities(
+    X: np.ndarray, n_components: int, init_params: str, random_state: np.random.RandomState
+) -> np.ndarray:
+    """Initial responsibilities, drawing from ``random_state`` as scikit-learn does.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_components : int
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
+    random_state : numpy.random.RandomState
+        Consumed in place, so successive restarts differ.
+
+    Returns
+    -------
+    resp : ndarray of shape (n_samples, n_components)
+    """
+    n = X.shape[0]
+    if init_params == "random":
+        resp = np.asarray(random_state.uniform(size=(n, n_components)), dtype=X.dtype)
+        resp /= resp.sum(axis=1)[:, np.newaxis]
+        return resp
+    resp = np.zeros((n, n_components), dtype=X.dtype)
+    if init_params == "kmeans":
+        labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state).fit(X).labels_
+        resp[np.arange(n), labels] = 1
+    elif init_params == "random_from_data":
+        indices = random_state.choice(n, size=n_components, replace=False)
+        resp[indices, np.arange(n_components)] = 1
+    elif init_params == "k-means++":
+        _, indices = kmeans_plusplus(X, n_components, random_state=random_state)
+        resp[indices, np.arange(n_components)] = 1
+    else:
+        raise ValueError(
+            f"init_params must be one of {', '.join(INIT_METHODS)}; got {init_params!r}."
+        )
+    return resp
+
+
+def params_from_responsibilities(
+    X: np.ndarray, resp: np.ndarray, covariance_type: str, reg_covar: float
+) -> MixtureParams:
+    """Parameters estimated from responsibilities, with weights ``N_k / n`` as scikit-learn.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    resp : ndarray of shape (n_samples, n_components)
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float
+
+    Returns
+    -------
+    MixtureParams
+    """
+    nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
+    # Centre the second pass on the weighted means, so the covariances are free of cancellation.
+    centers = (resp.T @ X) / nk[:, None]
+    full = covariance_type in ("full", "tied")
+    stats = statistics_from_responsibilities(X, resp, centers, full_second=full)
+    if covariance_type != "tied":
+        return m_step(stats, covariance_type, reg_covar, normalise_weights=False, iteration=0)
+    # scikit-learn's tied estimate uses the second moment of *all* rows, X^T X, which equals
+    # the responsibility-weighted one only when every row's responsibilities sum to one. The
+    # single-point starts ('k-means++', 'random_from_data') break that, and scikit-learn then
+    # starts from a much wider covariance; we reproduce it so that both start at one point.
+    means = (resp.T @ X) / nk[:, None]
+    cov = (X.T @ X - (nk * means.T) @ means) / nk.sum()
+    cov.flat[:: cov.shape[0] + 1] += reg_covar
+    return MixtureParams.from_covariances(nk / X.shape[0], means, cov, "tied", iteration=0)
+
+
+def initial_params(
+    X: np.ndarray,
+    n_components: int,
+    *,
+    covariance_type: str = "full",
+    init_params: str = "kmeans",
+    reg_covar: float = 1e-6,
+    random_state: np.random.RandomState,
+    weights_init: np.ndarray | None = None,
+    means_init: np.ndarray | None = None,
+    precisions_init: np.ndarray | None = None,
+) -> MixtureParams:
+    """The starting point of one EM run.
+
+    Any of ``weights_init``, ``means_init``, ``precisions_init`` that is given replaces the
+    corresponding estimate from the initial responsibilities; when all three are given no
+    responsibilities are computed and ``random_state`` is not touched (as in scikit-learn).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_components : int
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
+    reg_covar : float
+    random_state : numpy.random.RandomState
+    weights_init : ndarray of shape (n_components,), optional
+    means_init : ndarray of shape (n_components, n_features), optional
+    precisions_init : ndarray, optional
+        Shape given by :func:`gmm_core.params.covariance_shape`.
+
+    Returns
+    -------
+    MixtureParams
+    """
+    check_covariance_type(covariance_type)
+    given = (weights_init, means_init, precisions_init)
+    estimated = None
+    if any(p is None for p in given):
+        resp = initial_responsibilities(X, n_components, init_params, random_state)
+        estimated = params_from_responsibilities(X, resp, covariance_type, reg_covar)
+    weights = estimated.weights if weights_init is None else np.asarray(weights_init, X.dtype)
+    means = estimated.means if means_init is None else np.asarray(means_init, X.dtype)
+    if precisions_init is None:
+        return MixtureParams(
+            weights, means, estimated.covariances, estimated.precisions_cholesky, covariance_type
+        )
+    precisions = np.asarray(precisions_init, dtype=X.dtype)
+    expected = covariance_shape(covariance_type, n_components, X.shape[1])
+    if precisions.shape != expected:
+        raise ValueError(
+            f"precisions_init must have shape {expected} for covariance_type="
+            f"{covariance_type!r}; got {precisions.shape}."
+        )
+    return MixtureParams.from_precisions(weights, means, precisions, covariance_type)

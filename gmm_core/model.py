@@ -1,0 +1,443 @@
+"""``GaussianMixtureEM``: a scikit-learn estimator over :mod:`gmm_core.em` with a history."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .em import (
+    FitHistory,
+    Snapshot,
+    e_step,
+    em_iterations,
+    estimate_weighted_log_prob,
+    likelihood_drops,
+)
+from .init import INIT_METHODS, initial_params
+from .params import COVARIANCE_TYPES, MixtureParams, covariance_shape
+
+ProgressCallback = Callable[[int, int, Snapshot], None]
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    return int(value)
+
+
+def _check_float(name: str, value, low: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < low
+    ):
+        raise ValueError(f"{name} must be a finite number >= {low}; got {value!r}.")
+    return float(value)
+
+
+class GaussianMixtureEM(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by EM, recording every iteration.
+
+    A drop-in for :class:`sklearn.mixture.GaussianMixture`: the same parameters, defaults,
+    starting points, stopping rule and fitted attributes, so that both give the same result
+    from the same ``random_state``. In addition, ``history_`` holds the parameters and
+    log-likelihood after every iteration of every restart.
+
+    Parameters
+    ----------
+    n_components : int, default 1
+        Number of mixture components K.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default 'full'
+    tol : float, default 1e-3
+        Stop when the mean log-likelihood changes by less than this; 0 runs ``max_iter``.
+    reg_covar : float, default 1e-6
+        Added to the diagonal of every covariance, keeping them positive definite.
+    max_iter : int, default 100
+        Maximum number of EM iterations per restart.
+    n_init : int, default 1
+        Number of restarts; the one with the best final lower bound is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default 'kmeans'
+    weights_init : array-like of shape (n_components,), optional
+    means_init : array-like of shape (n_components, n_features), optional
+    precisions_init : array-like, optional
+        Shape as ``precisions_`` for the covariance type.
+    random_state : int, RandomState instance or None, default None
+    warm_start : bool, default False
+        Continue from the previous fit's parameters (a single run, ``n_init`` ignored).
+    verbose : int, default 0
+        Print progress every ``verbose_interval`` iterations when > 0.
+    verbose_interval : int, default 10
+    chunk_size : int, optional
+        Rows per chunk of the E-step pass (memory bound); chosen automatically by default.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+    precisions_ : ndarray
+    precisions_cholesky_ : ndarray
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood at the start of the last iteration (scikit-learn's definition).
+    lower_bounds_ : list of float
+        ``lower_bounds_[j] == history_[j].log_likelihood`` for ``j < n_iter_``.
+    history_ : FitHistory
+        ``history_[0]`` is the starting point, ``history_[j]`` the parameters after the j-th
+        M-step; ``len(history_) == n_iter_ + 1``. ``history_.runs`` holds every restart.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when fitted on a DataFrame with string columns
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int | None = None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ validation
+    def _validated_settings(self, X: np.ndarray) -> dict:
+        n, d = X.shape
+        k = _check_int("n_components", self.n_components, 1)
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}; "
+                f"got {self.covariance_type!r}."
+            )
+        if self.init_params not in INIT_METHODS:
+            raise ValueError(
+                f"init_params must be one of {', '.join(INIT_METHODS)}; got {self.init_params!r}."
+            )
+        settings = {
+            "tol": _check_float("tol", self.tol, 0.0),
+            "reg_covar": _check_float("reg_covar", self.reg_covar, 0.0),
+            "max_iter": _check_int("max_iter", self.max_iter, 0),
+            "n_init": _check_int("n_init", self.n_init, 1),
+        }
+        _check_int("verbose_interval", self.verbose_interval, 1)
+        if self.chunk_size is not None:
+            _check_int("chunk_size", self.chunk_size, 1)
+        if n < k:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {k}, "
+                f"n_samples = {n}. Choose at most {n} components or provide more rows."
+            )
+        settings["weights_init"] = self._check_weights_init(k, X.dtype)
+        settings["means_init"] = self._check_array_init("means_init", (k, d), X.dtype)
+        settings["precisions_init"] = self._check_precisions_init(k, d, X.dtype)
+        return settings
+
+    def _check_array_init(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray | None:
+        value = getattr(self, name)
+        if value is None:
+            return None
+        arr = np.array(value, dtype=dtype)
+        if arr.shape != shape:
+            raise ValueError(
+                f"The parameter '{name}' should have the shape of {shape}, but got {arr.shape}."
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"The parameter '{name}' contains NaN or infinity.")
+        return arr
+
+    def _check_weights_init(self, k: int, dtype) -> np.ndarray | None:
+        w = self._check_array_init("weights_init", (k,), dtype)
+        if w is None:
+            return None
+        if np.any(w < 0) or np.any(w > 1):
+            raise ValueError(
+                "The parameter 'weights_init' should be in the range [0, 1], but got max "
+                f"value {w.max():.5f}, min value {w.min():.5f}."
+            )
+        atol = 1e-6 if w.dtype == np.float32 else 1e-8
+        if abs(1.0 - float(w.sum())) > atol:
+            raise ValueError(
+                f"The parameter 'weights_init' should be normalized, but got sum(weights) = "
+                f"{w.sum():.5f}."
+            )
+        return w
+
+    def _check_precisions_init(self, k: int, d: int, dtype) -> np.ndarray | None:
+        shape = covariance_shape(self.covariance_type, k, d)
+        p = self._check_array_init("precisions_init", shape, dtype)
+        if p is None:
+            return None
+        if self.covariance_type in ("diag", "spherical"):
+            if np.any(p <= 0):
+                raise ValueError(f"'{self.covariance_type} precision' should be positive.")
+            return p
+        for mat in p.reshape(-1, d, d):
+            if not (np.allclose(mat, mat.T) and np.all(np.linalg.eigvalsh(mat) > 0)):
+                raise ValueError(
+                    f"'{self.covariance_type} precision' should be symmetric, positive-definite."
+                )
+        return p
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, *, progress: ProgressCallback | None = None):
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        progress : callable, optional
+            ``progress(run, n_runs, snapshot)`` after every iteration (for progress bars).
+
+        Returns
+        -------
+        self : GaussianMixtureEM
+        """
+        self.fit_predict(X, y, progress=progress)
+        return self
+
+    def fit_predict(self, X, y=None, *, progress: ProgressCallback | None = None) -> np.ndarray:
+        """Estimate the parameters with EM and return the label of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        progress : callable, optional
+            ``progress(run, n_runs, snapshot)`` after every iteration.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        settings = self._validated_settings(X)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = settings["n_init"] if do_init else 1
+        random_state = check_random_state(self.random_state)
+        runs: list[tuple[Snapshot, ...]] = []
+        best_run, best_bound = 0, -np.inf
+
+        for run in range(n_init):
+            if do_init:
+                start = initial_params(
+                    X,
+                    self.n_components,
+                    covariance_type=self.covariance_type,
+                    init_params=self.init_params,
+                    reg_covar=settings["reg_covar"],
+                    random_state=random_state,
+                    weights_init=settings["weights_init"],
+                    means_init=settings["means_init"],
+                    precisions_init=settings["precisions_init"],
+                )
+                previous = -np.inf
+            else:
+                start = self.history_[-1].params
+                previous = self.lower_bound_
+            snapshots = []
+            for snap in em_iterations(
+                X,
+                start,
+                reg_covar=settings["reg_covar"],
+                tol=settings["tol"],
+                max_iter=settings["max_iter"],
+                previous_log_likelihood=previous,
+                chunk_size=self.chunk_size,
+            ):
+                snapshots.append(snap)
+                self._report(run, snap)
+                if progress is not None:
+                    progress(run, n_init, snap)
+            runs.append(tuple(snapshots))
+            # scikit-learn ranks restarts by the lower bound computed in the last iteration,
+            # i.e. the log-likelihood of the parameters *before* the final M-step.
+            bound = snapshots[-2].log_likelihood if len(snapshots) > 1 else -np.inf
+            if settings["max_iter"] == 0 or bound > best_bound or best_bound == -np.inf:
+                best_run, best_bound = run, bound
+
+        best = runs[best_run]
+        notes = self._history_notes(best, settings["reg_covar"])
+        self.history_ = FitHistory(
+            tuple(runs), best_run, self.covariance_type, X.shape[0], tuple(notes)
+        )
+        self._set_params_from(best[-1].params)
+        self.converged_ = best[-1].converged
+        self.n_iter_ = len(best) - 1
+        self.lower_bounds_ = [s.log_likelihood for s in best[:-1]]
+        self.lower_bound_ = best_bound
+        if not self.converged_ and settings["max_iter"] > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return e_step(X, self._params)[1].argmax(axis=1)
+
+    @staticmethod
+    def _history_notes(best: tuple[Snapshot, ...], reg_covar: float) -> list[str]:
+        notes = []
+        empty = best[-1].empty_components
+        if empty:
+            notes.append(
+                f"Component(s) {', '.join(map(str, empty))} ended up empty (less than one "
+                "point's worth of responsibility): the data support fewer components, or "
+                "another start would use them."
+            )
+        drops = likelihood_drops(best)
+        if drops:
+            first, drop = drops[0]
+            later = f" and at {len(drops) - 1} later iteration(s)" if len(drops) > 1 else ""
+            notes.append(
+                f"The log-likelihood fell by {drop:.3g} at iteration {first}{later}. With "
+                f"reg_covar = {reg_covar:g} the covariance update is not an exact EM step, and "
+                "this shows when reg_covar is not small against a component's spread (a "
+                "component on very few points, or data on a tiny scale): standardise the data, "
+                "lower reg_covar, or use fewer components."
+            )
+        return notes
+
+    def _report(self, run: int, snap: Snapshot) -> None:
+        if self.verbose and snap.iteration % self.verbose_interval == 0:
+            ll = snap.log_likelihood
+            print(f"run {run}  iteration {snap.iteration}  log-likelihood {ll:.6f}")
+
+    def _set_params_from(self, params: MixtureParams) -> None:
+        self._params = params
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.precisions_ = params.precisions
+
+    # ------------------------------------------------------------------ inference
+    def _check_X(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def _current_params(self) -> MixtureParams:
+        # Rebuild from the public attributes, so that a user who sets them gets what they set.
+        return MixtureParams(
+            self.weights_,
+            self.means_,
+            self.covariances_,
+            self.precisions_cholesky_,
+            self.covariance_type,
+        )
+
+    def predict(self, X) -> np.ndarray:
+        """Most likely component of each row, shape (n_samples,)."""
+        X = self._check_X(X)
+        return estimate_weighted_log_prob(X, self._current_params()).argmax(axis=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
+        X = self._check_X(X)
+        return np.exp(e_step(X, self._current_params())[1])
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log density of each row under the mixture, shape (n_samples,)."""
+        X = self._check_X(X)
+        return e_step(X, self._current_params())[0]
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood of the rows of ``X``."""
+        return float(self.score_samples(X).mean())
+
+    def _n_parameters(self) -> int:
+        return self._current_params().n_parameters()
+
+    def _total_log_likelihood(self, X) -> tuple[float, int]:
+        X = self._check_X(X)
+        return float(e_step(X, self._current_params())[0].sum()), X.shape[0]
+
+    def bic(self, X) -> float:
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        total, n = self._total_log_likelihood(X)
+        return -2 * total + self._n_parameters() * math.log(n)
+
+    def aic(self, X) -> float:
+        """Akaike information criterion on ``X`` (lower is better)."""
+        total, _ = self._total_log_likelihood(X)
+        return -2 * total + 2 * self._n_parameters()
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default 1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples}. The sampling requires at least "
+                "one sample."
+            )
+        _, d = self.means_.shape
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        if self.covariance_type == "full":
+            X = np.vstack(
+                [
+                    rng.multivariate_normal(m, c, int(s))
+                    for m, c, s in zip(self.means_, self.covariances_, counts, strict=True)
+                ]
+            )
+        elif self.covariance_type == "tied":
+            X = np.vstack(
+                [
+                    rng.multivariate_normal(m, self.covariances_, int(s))
+                    for m, s in zip(self.means_, counts, strict=True)
+                ]
+            )
+        else:
+            X = np.vstack(
+                [
+                    m + rng.standard_normal(size=(s, d)) * np.sqrt(c)
+                    for m, c, s in zip(self.means_, self.covariances_, counts, strict=True)
+                ]
+            )
+        y = np.concatenate([np.full(int(s), k, dtype=int) for k, s in enumerate(counts)])
+        return X, y
