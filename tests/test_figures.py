@@ -1,0 +1,563 @@
+"""Tests of gmm_core.figures: structure of the EM animation, sanitising, size, static figures."""
+
+import itertools
+import json
+import re
+from dataclasses import replace
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from gmm_core.figures import (
+    MACHINE_EPSILON,
+    PALETTE,
+    AnimationFrame,
+    ClusterView,
+    clusters_figure,
+    component_color,
+    drift_figure,
+    ellipse_path,
+    em_animation_figure,
+    figure_html,
+    log_likelihood_figure,
+    side_by_side_figure,
+    weights_figure,
+)
+
+N_VERTICES = 60
+PLAY_ARGS = [
+    None,
+    {
+        "frame": {"duration": 300, "redraw": True},
+        "fromcurrent": True,
+        "transition": {"duration": 0},
+    },
+]
+PAUSE_ARGS = [
+    [None],
+    {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}},
+]
+
+
+def make_frames(
+    rng: np.random.Generator,
+    m: int,
+    k: int,
+    t: int,
+    *,
+    drawable: bool = True,
+    half_steps: bool = False,
+) -> list[AnimationFrame]:
+    """T frames of random but valid EM state for m points and k components."""
+    frames = []
+    for i in range(t):
+        resp = rng.dirichlet(np.ones(k), size=m)
+        a = rng.normal(scale=0.6, size=(k, 2, 2))
+        frames.append(
+            AnimationFrame(
+                iteration=i // 2 if half_steps else i,
+                log_likelihood=-1000.0 + 3.0 * i,
+                labels=resp.argmax(axis=1),
+                confidence=resp.max(axis=1),
+                means=rng.normal(scale=2.0, size=(k, 2)) if drawable else None,
+                covariances=a @ a.transpose(0, 2, 1) + 0.05 * np.eye(2) if drawable else None,
+                weights=rng.dirichlet(np.ones(k)),
+                phase=("E-step" if i % 2 == 0 else "M-step") if half_steps else "",
+            )
+        )
+    return frames
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture
+def small(rng):
+    """(points, frames, fig) for m=200, K=3, T=6."""
+    points = rng.normal(size=(200, 2)) * [2.0, 1.0]
+    frames = make_frames(rng, 200, 3, 6)
+    return points, frames, em_animation_figure(points, frames, title="EM")
+
+
+def figure_json(fig: go.Figure) -> str:
+    text = fig.to_json()
+    assert "NaN" not in text and "Infinity" not in text
+    return text
+
+
+def decode(value) -> np.ndarray:
+    """Plotly data array as stored in a figure (numpy array, tuple or list) -> ndarray."""
+    return np.asarray(value)
+
+
+# ------------------------------------------------------------------------------ palette
+
+
+def test_palette_has_20_distinct_hex_colours():
+    assert len(PALETTE) >= 20
+    assert len({c.lower() for c in PALETTE}) == len(PALETTE)
+    assert all(re.fullmatch(r"#[0-9A-Fa-f]{6}", c) for c in PALETTE)
+    # Okabe-Ito first: colour-blind-friendly for the usual small K.
+    assert PALETTE[:3] == ("#0072B2", "#E69F00", "#009E73")
+
+
+def test_component_color_is_stable_and_wraps():
+    assert [component_color(k) for k in range(len(PALETTE))] == list(PALETTE)
+    assert component_color(len(PALETTE) + 2) == PALETTE[2]
+    assert component_color(np.int64(1)) == PALETTE[1]
+    with pytest.raises(ValueError):
+        component_color(-1)
+
+
+# ------------------------------------------------------------------------------ ellipse_path
+
+
+@pytest.mark.parametrize(
+    "cov",
+    [
+        np.eye(2),
+        np.array([[4.0, 1.5], [1.5, 1.0]]),
+        np.array([[0.01, -0.009], [-0.009, 0.01]]),
+        np.array([[1e4, 0.0], [0.0, 1e-2]]),
+    ],
+)
+def test_ellipse_path_lies_on_the_mahalanobis_contour(cov):
+    mean = np.array([3.0, -2.0])
+    x, y = ellipse_path(mean, cov, 1.0)
+    assert x.shape == y.shape == (N_VERTICES + 1,)
+    assert (x[0], y[0]) == (x[-1], y[-1])  # closed
+    d = np.stack([x, y], axis=1) - mean
+    q = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
+    np.testing.assert_allclose(q, 1.0, rtol=0, atol=1e-9)
+
+    x2, y2 = ellipse_path(mean, cov, 2.0, n_vertices=17)
+    assert x2.shape == (18,)
+    d2 = np.stack([x2, y2], axis=1) - mean
+    np.testing.assert_allclose(
+        np.einsum("ni,ij,nj->n", d2, np.linalg.inv(cov), d2), 4.0, rtol=0, atol=1e-8
+    )
+
+
+@pytest.mark.parametrize(
+    "cov",
+    [
+        np.array([[1.0, 1.0], [1.0, 1.0 + 1e-15]]),  # near-singular
+        np.array([[1.0, 1.0], [1.0, 1.0]]),  # singular
+        np.array([[1.0, 1.0 + 1e-12], [1.0 + 1e-12, 1.0]]),  # indefinite by round-off
+        np.zeros((2, 2)),
+    ],
+)
+def test_ellipse_path_is_robust_to_singular_covariances(cov):
+    x, y = ellipse_path(np.zeros(2), cov, 1.0)
+    assert x.shape == y.shape == (N_VERTICES + 1,)
+    assert np.all(np.isfinite(x)) and np.all(np.isfinite(y))
+    # All the mass is along (1, 1) (or nowhere): the outline is a segment of half-length
+    # sqrt(largest eigenvalue), on the diagonal.
+    radius = np.sqrt(max(np.linalg.eigvalsh(cov).max(), 0.0))
+    np.testing.assert_allclose(np.max(np.hypot(x, y)), radius, atol=1e-6)
+    np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mean", "cov", "n_sigma", "n_vertices"),
+    [
+        (np.array([np.nan, 0.0]), np.eye(2), 1.0, 60),
+        (np.zeros(2), np.array([[np.inf, 0.0], [0.0, 1.0]]), 1.0, 60),
+        (np.zeros(3), np.eye(2), 1.0, 60),
+        (np.zeros(2), np.eye(3), 1.0, 60),
+        (np.zeros(2), np.eye(2), -1.0, 60),
+        (np.zeros(2), np.eye(2), 1.0, 2),
+    ],
+)
+def test_ellipse_path_rejects_bad_input(mean, cov, n_sigma, n_vertices):
+    with pytest.raises(ValueError):
+        ellipse_path(mean, cov, n_sigma, n_vertices)
+
+
+# ------------------------------------------------------------------------------ animation
+
+
+def test_animation_trace_layout(small):
+    _, frames, fig = small
+    k = 3
+    assert len(fig.data) == 1 + 2 * k + 1
+    assert all(type(tr) is go.Scatter for tr in fig.data)  # SVG only: Scattergl won't animate
+
+    points = fig.data[0]
+    assert points.mode == "markers" and points.showlegend is False
+    assert len(points.x) == 200
+
+    for c in range(k):
+        one, two = fig.data[1 + 2 * c], fig.data[2 + 2 * c]
+        for tr in (one, two):
+            assert tr.mode == "lines"
+            assert len(tr.x) == len(tr.y) == N_VERTICES + 1
+            assert tr.line.color == component_color(c)
+            assert tr.legendgroup == f"component {c}"
+        assert one.showlegend is True and one.name == f"component {c}"
+        assert two.showlegend is False
+
+    means = fig.data[-1]
+    assert means.mode == "markers" and means.showlegend is False
+    assert list(means.marker.color) == [component_color(c) for c in range(k)]
+    np.testing.assert_allclose(decode(means.x), frames[0].means[:, 0])
+    np.testing.assert_allclose(decode(means.customdata)[:, 1], frames[0].weights)
+    assert "weight" in means.hovertemplate and "component" in means.hovertemplate
+
+    legend_entries = [tr for tr in fig.data if tr.showlegend is not False]
+    assert len(legend_entries) == k
+
+
+def test_points_colour_is_a_discrete_label_scale(small):
+    _, frames, fig = small
+    marker = fig.data[0].marker
+    assert marker.cmin == -0.5 and marker.cmax == 3 - 0.5
+    assert marker.showscale is False
+    color = decode(marker.color)
+    assert color.dtype == np.uint8
+    np.testing.assert_array_equal(color, frames[0].labels)  # initial data shows frame 0
+
+    # Label k sits in the middle of a band of component_color(k).
+    scale = [(float(pos), c) for pos, c in marker.colorscale]
+    for label in range(3):
+        pos = (label - marker.cmin) / (marker.cmax - marker.cmin)
+        band = [c for (p0, c), (p1, _) in itertools.pairwise(scale) if p0 <= pos <= p1]
+        assert set(band) == {component_color(label)}
+
+    opacity = decode(marker.opacity)
+    np.testing.assert_allclose(opacity, np.round(0.15 + 0.85 * frames[0].confidence, 2), atol=1e-6)
+    assert opacity.min() >= 0.15 - 1e-6 and opacity.max() <= 1.0 + 1e-6
+
+    text = figure_json(fig)
+    assert '"dtype":"u1"' in text and '"dtype":"f4"' in text  # compact base64 typed arrays
+
+
+def test_frames_update_only_colours_ellipses_and_means(small):
+    _, frames, fig = small
+    assert len(fig.frames) == len(frames)
+    assert [f.name for f in fig.frames] == [str(i) for i in range(len(frames))]
+    n_traces = len(fig.data)
+    for i, frame in enumerate(fig.frames):
+        assert list(frame.traces) == list(range(n_traces))
+        assert len(frame.data) == n_traces
+        points = frame.data[0]
+        assert points.x is None and points.y is None  # never re-send the points
+        np.testing.assert_array_equal(decode(points.marker.color), frames[i].labels)
+        assert points.marker.opacity is not None
+        for tr in frame.data[1:-1]:
+            assert len(tr.x) == len(tr.y) == N_VERTICES + 1
+        np.testing.assert_allclose(decode(frame.data[-1].y), frames[i].means[:, 1])
+
+    frame_json = json.loads(fig.to_json())["frames"][1]["data"][0]
+    assert set(frame_json) <= {"marker", "type"}
+    assert set(frame_json["marker"]) == {"color", "opacity"}
+
+
+def test_frame_ellipses_match_ellipse_path(small):
+    _, frames, fig = small
+    f = frames[4]
+    x, y = ellipse_path(f.means[2], f.covariances[2], 2.0)
+    tr = fig.frames[4].data[2 + 2 * 2]
+    np.testing.assert_allclose(decode(tr.x), x, rtol=1e-6, atol=1e-6)  # float32 on the wire
+    np.testing.assert_allclose(decode(tr.y), y, rtol=1e-6, atol=1e-6)
+
+
+def test_frame_titles(rng):
+    points = rng.normal(size=(50, 2))
+    frames = make_frames(rng, 50, 2, 4, half_steps=True)
+    fig = em_animation_figure(points, frames, title="EM iterations")
+    for fr, af in zip(fig.frames, frames, strict=True):
+        expected = (
+            f"EM iterations — iteration {af.iteration} · log-likelihood "
+            f"{af.log_likelihood:.4f} · {af.phase}"
+        )
+        assert fr.layout.title.text == expected
+    assert fig.layout.title.text == fig.frames[0].layout.title.text
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["0 E", "0 M", "1 E", "1 M"]
+
+    plain = em_animation_figure(points, make_frames(rng, 50, 2, 2), title="T")
+    assert plain.frames[1].layout.title.text == "T — iteration 1 · log-likelihood -997.0000"
+
+
+def test_slider_and_buttons(small):
+    _, frames, fig = small
+    # Through JSON: what the browser (and Streamlit's proto) receives.
+    layout = json.loads(fig.to_json())["layout"]
+    (slider,) = layout["sliders"]
+    assert len(slider["steps"]) == len(fig.frames) == len(frames)
+    for i, step in enumerate(slider["steps"]):
+        assert step["method"] == "animate"
+        assert step["args"][0] == [str(i)]
+        assert step["args"][1]["mode"] == "immediate"
+        assert step["label"] == str(frames[i].iteration)
+
+    (menu,) = layout["updatemenus"]
+    play, pause = menu["buttons"]
+    assert (play["label"], pause["label"]) == ("▶ Play", "❚❚ Pause")
+    assert play["method"] == pause["method"] == "animate"
+    assert play["args"] == PLAY_ARGS
+    assert pause["args"] == PAUSE_ARGS
+
+    fig2 = em_animation_figure(*small[:2], frame_duration_ms=120)
+    assert fig2.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"] == 120
+
+
+def test_fixed_ranges_cover_points_and_every_ellipse(rng):
+    points = rng.normal(size=(300, 2))
+    frames = make_frames(rng, 300, 4, 8)
+    # One frame with a component far away and wide: the view must still contain it.
+    far = frames[5]
+    far.means[1] = [40.0, -25.0]
+    far.covariances[1] = np.array([[30.0, 5.0], [5.0, 4.0]])
+    fig = em_animation_figure(points, frames)
+    x_range, y_range = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert fig.layout.xaxis.autorange is False and fig.layout.yaxis.autorange is False
+    xs = [points[:, 0]]
+    ys = [points[:, 1]]
+    for f in frames:
+        for mean, cov in zip(f.means, f.covariances, strict=True):
+            x, y = ellipse_path(mean, cov, 2.0)
+            xs.append(x)
+            ys.append(y)
+    xs, ys = np.concatenate(xs), np.concatenate(ys)
+    assert x_range[0] < xs.min() and xs.max() < x_range[1]
+    assert y_range[0] < ys.min() and ys.max() < y_range[1]
+
+
+def test_equal_aspect_only_when_scales_are_comparable(rng):
+    frames = make_frames(rng, 100, 2, 2, drawable=False)
+    comparable = em_animation_figure(rng.normal(size=(100, 2)) * [1.0, 3.0], frames)
+    assert comparable.layout.yaxis.scaleanchor == "x"
+    different = em_animation_figure(rng.normal(size=(100, 2)) * [1.0, 100.0], frames)
+    assert different.layout.yaxis.scaleanchor is None
+
+
+def test_non_finite_inputs_never_reach_the_figure(rng):
+    m, k = 120, 3
+    points = rng.normal(size=(m, 2))
+    points[[3, 50]] = [np.nan, 1.0]
+    points[7] = [np.inf, 0.0]
+    frames = make_frames(rng, m, k, 4)
+    frames[1].means[0] = [np.nan, 0.0]
+    frames[2].covariances[2] = np.array([[np.inf, 0.0], [0.0, 1.0]])
+    frames[2].weights[1] = np.nan
+    frames[3].confidence[:10] = np.nan
+    frames[3] = replace(frames[3], log_likelihood=float("nan"))
+    fig = em_animation_figure(points, frames)
+    text = figure_json(fig)
+    assert "NaN" not in text
+
+    assert len(fig.data[0].x) == m - 3  # non-finite rows dropped up front
+    assert len(decode(fig.frames[0].data[0].marker.color)) == m - 3
+    assert len(decode(fig.frames[0].data[0].marker.opacity)) == m - 3
+
+    # Component 0 in frame 1 and component 2 in frame 2: hidden, same vertex count.
+    for frame_idx, comp in ((1, 0), (2, 2)):
+        for sigma in (0, 1):
+            tr = fig.frames[frame_idx].data[1 + 2 * comp + sigma]
+            assert len(tr.x) == len(tr.y) == N_VERTICES + 1
+            assert all(v is None for v in tr.x) and all(v is None for v in tr.y)
+    assert fig.frames[1].data[-1].x[0] is None
+    # Other components are still drawn.
+    assert all(v is not None for v in fig.frames[1].data[3].x)
+    assert "n/a" in fig.frames[3].layout.title.text
+    np.testing.assert_allclose(decode(fig.frames[3].data[0].marker.opacity)[:5], 0.15, atol=1e-6)
+
+
+def test_without_means_only_the_points_trace(rng):
+    """A UMAP display: no ellipses or means can be drawn."""
+    points = rng.normal(size=(80, 2))
+    frames = make_frames(rng, 80, 4, 5, drawable=False)
+    fig = em_animation_figure(points, frames)
+    assert len(fig.data) == 1
+    assert all(list(f.traces) == [0] for f in fig.frames)
+    assert len(fig.layout.sliders[0].steps) == 5
+    figure_json(fig)
+
+
+def test_labels_beyond_k_still_get_their_own_colour(rng):
+    frames = make_frames(rng, 30, 2, 2, drawable=False)
+    frames[1].labels[:] = 4
+    fig = em_animation_figure(rng.normal(size=(30, 2)), frames)
+    assert fig.data[0].marker.cmax == 4.5
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"labels": np.zeros(5, dtype=int)},
+        {"confidence": np.zeros(5)},
+        {"weights": np.ones(5) / 5},
+        {"labels": -np.ones(40, dtype=int)},
+        {"labels": np.full(40, 0.5)},
+        {"means": np.zeros((2, 2))},
+    ],
+)
+def test_animation_rejects_inconsistent_frames(rng, change):
+    frames = make_frames(rng, 40, 3, 3)
+    frames[1] = replace(frames[1], **change)
+    with pytest.raises(ValueError):
+        em_animation_figure(rng.normal(size=(40, 2)), frames)
+
+
+def test_animation_rejects_bad_points_and_no_frames(rng):
+    frames = make_frames(rng, 10, 2, 1)
+    with pytest.raises(ValueError):
+        em_animation_figure(rng.normal(size=(10, 3)), frames)
+    with pytest.raises(ValueError):
+        em_animation_figure(rng.normal(size=(10, 2)), [])
+
+
+def test_layout_conventions(small):
+    fig = small[2]
+    assert fig.layout.hovermode == "closest"
+    assert fig.layout.height == 600
+    assert fig.layout.template.layout.paper_bgcolor == "white"  # plotly_white
+
+
+def test_animation_size_3000_points_8_components_100_frames():
+    rng = np.random.default_rng(0)
+    m, k, t = 3000, 8, 100
+    points = rng.normal(size=(m, 2)) * [3.0, 2.0]
+    fig = em_animation_figure(points, make_frames(rng, m, k, t))
+    size = len(fig.to_json().encode())
+    assert len(fig.frames) == t and len(fig.data) == 2 + 2 * k
+    assert size < 4.5e6, f"figure JSON is {size / 1e6:.2f} MB for m={m}, K={k}, T={t}"
+
+
+# ------------------------------------------------------------------------------ line charts
+
+
+def test_log_likelihood_figure_with_markers():
+    it = np.arange(10)
+    ll = -100 + np.log1p(it)
+    ll[3] = np.nan
+    fig = log_likelihood_figure(it, ll, markers={"tol 1e-3": 4, "tol 1e-6": 8, "same": 8})
+    text = figure_json(fig)
+    assert len(fig.data) == 1
+    assert fig.data[0].y[3] is None
+    assert [s.x0 for s in fig.layout.shapes] == [4, 8, 8]
+    assert [a.text for a in fig.layout.annotations] == ["tol 1e-3", "tol 1e-6", "same"]
+    ys = [a.y for a in fig.layout.annotations]
+    assert len(set(ys)) == len(ys)  # stacked, not overlaid
+    assert fig.layout.height == 320
+    assert "Infinity" not in text
+
+    assert len(log_likelihood_figure(it, ll).layout.shapes) == 0
+
+
+def test_weights_figure_one_line_per_component():
+    t, k = 12, 4
+    w = np.random.default_rng(1).dirichlet(np.ones(k), size=t)
+    fig = weights_figure(np.arange(t), w)
+    assert len(fig.data) == k
+    for c, tr in enumerate(fig.data):
+        assert tr.line.color == component_color(c)
+        assert tr.name == f"component {c}"
+        np.testing.assert_allclose(decode(tr.y), w[:, c])
+    assert "mixing proportions" in fig.layout.title.text.lower()
+    with pytest.raises(ValueError):
+        weights_figure(np.arange(t - 1), w)
+
+
+def test_drift_figure_log_axis_and_clipping():
+    it = np.arange(6)
+    series = {
+        "means": np.array([1e-3, 1e-9, 0.0, -1e-20, np.nan, np.inf]),
+        "weights": np.array([1e-2, 1e-5, 1e-12, 1e-15, 1e-16, 1e-16]),
+    }
+    fig = drift_figure(it, series)
+    figure_json(fig)
+    assert fig.layout.yaxis.type == "log"
+    means = decode(fig.data[0].y)
+    assert np.all(np.isfinite(means)) and np.all(means > 0)
+    np.testing.assert_allclose(means[:2], [1e-3, 1e-9])
+    np.testing.assert_allclose(means[2:], 1e-17)
+    np.testing.assert_allclose(decode(fig.data[1].y), series["weights"])
+
+    eps = fig.data[-1]
+    assert "epsilon" in eps.name and eps.line.dash == "dash"
+    np.testing.assert_allclose(decode(eps.y), [MACHINE_EPSILON] * 2)
+    np.testing.assert_allclose(MACHINE_EPSILON, 2.220446049250313e-16)
+    assert list(eps.x) == [0, 5]
+    assert fig.layout.height == 360
+
+
+# ------------------------------------------------------------------------------ static
+
+
+def test_clusters_figure(rng):
+    points = rng.normal(size=(90, 2))
+    points[0] = [np.nan, np.nan]
+    labels = np.repeat([0, 2, 1], 30)
+    means = np.array([[0.0, 0.0], [1.0, 1.0], [np.nan, 0.0]])
+    covs = np.stack([np.eye(2)] * 3)
+    fig = clusters_figure(points, labels, means=means, covariances=covs, title="final")
+    figure_json(fig)
+    point_traces = [tr for tr in fig.data if tr.mode == "markers" and tr.name != "means"]
+    assert [tr.name for tr in point_traces] == ["component 0", "component 1", "component 2"]
+    for c, tr in enumerate(point_traces):
+        assert tr.marker.color == component_color(c)
+    assert sum(len(tr.x) for tr in point_traces) == 89
+    ellipses = [tr for tr in fig.data if tr.mode == "lines"]
+    assert len(ellipses) == 4  # component 2 has a non-finite mean: no ellipse
+    assert fig.layout.title.text == "final"
+
+    bare = clusters_figure(points, labels)
+    assert len(bare.data) == 3
+
+
+def test_side_by_side_shares_axes_and_colours_by_label(rng):
+    points = rng.normal(size=(60, 2))
+    left = ClusterView(
+        "ours", np.repeat([0, 1, 2], 20), rng.normal(size=(3, 2)), np.stack([np.eye(2)] * 3)
+    )
+    right = ClusterView("scikit-learn", np.repeat([0, 1, 3], 20))
+    fig = side_by_side_figure(points, left, right, axis_titles=("a", "b"))
+    figure_json(fig)
+    assert fig.layout.xaxis2.matches == "x"
+    assert fig.layout.yaxis2.matches == "y"
+    assert [a.text for a in fig.layout.annotations][:2] == ["ours", "scikit-learn"]
+
+    left_points = [tr for tr in fig.data if tr.xaxis in (None, "x") and tr.mode == "markers"]
+    right_points = [tr for tr in fig.data if tr.xaxis == "x2" and tr.mode == "markers"]
+    assert len(right_points) == 3
+    for tr in left_points + right_points:
+        if tr.name == "means":
+            continue
+        label = int(tr.name.split()[-1])
+        assert tr.marker.color == component_color(label)
+        assert tr.legendgroup == f"component {label}"
+    # One legend entry per component across both panels.
+    legend = [tr.name for tr in fig.data if tr.showlegend is not False]
+    assert sorted(legend) == ["component 0", "component 1", "component 2", "component 3"]
+    with pytest.raises(ValueError):
+        side_by_side_figure(points, left, ClusterView("x", np.zeros(5, dtype=int)))
+
+
+# ------------------------------------------------------------------------------ export
+
+
+def test_figure_html_is_standalone(small):
+    html = figure_html(small[2])
+    assert "<html" in html
+    assert not re.search(r"<script[^>]*src=[\"']https?://[^\"']*plotly", html)
+    assert "plotly.js v" in html and len(html) > 1_000_000  # the library itself is inlined
+    assert "Plotly.addFrames(" in html
+    assert not re.search(r"Plotly\.animate\('[^']*', null\)", html)  # no auto-play
+
+
+def test_log_likelihood_axis_zooms_past_a_far_lower_start():
+    ll = np.array([-4e5, -2.9, -2.8, -2.75, -2.74])
+    fig = log_likelihood_figure(np.arange(5), ll)
+    low, high = fig.layout.yaxis.range
+    assert low > -3.0 and high < -2.7
+    assert any("below the chart" in a.text for a in fig.layout.annotations)
+    # an ordinary climb keeps plotly's autoscaling
+    assert (
+        log_likelihood_figure(np.arange(5), -np.array([5.0, 4, 3, 2.5, 2.4])).layout.yaxis.range
+        is None
+    )
