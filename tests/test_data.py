@@ -1,0 +1,495 @@
+"""gmm_core.data and gmm_core.samples: reading, samples, prepare, and safe export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gmm_core.data import (
+    DataError,
+    ReadReport,
+    count_distinct_rows,
+    numeric_columns,
+    prepare,
+    read_table,
+    safe_csv_bytes,
+)
+from gmm_core.samples import SAMPLES, load_sample
+
+
+def read(
+    text: str, name: str = "t.csv", encoding: str = "utf-8"
+) -> tuple[pd.DataFrame, ReadReport]:
+    return read_table(text.encode(encoding), name)
+
+
+# --- reading text ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiters(delimiter):
+    text = "\n".join(
+        delimiter.join(row)
+        for row in [["x", "y", "label"], ["1.5", "2", "a"], ["3.5", "4", "b"], ["5.5", "6", "c"]]
+    )
+    df, report = read(text + "\n")
+    assert report.delimiter == delimiter
+    assert list(df.columns) == ["x", "y", "label"]
+    assert df["x"].tolist() == [1.5, 3.5, 5.5]
+    assert report.numeric_columns == ("x", "y") and report.other_columns == ("label",)
+
+
+def test_text_with_commas_inside_tab_separated_fields():
+    df, report = read("name\tvalue\nSmith, J\t1.5\nDoe, A\t2.5\nRoe, B\t3\n")
+    assert report.delimiter == "\t"
+    assert df["name"].tolist() == ["Smith, J", "Doe, A", "Roe, B"]
+
+
+def test_decimal_comma_with_semicolons():
+    df, report = read("a;b\n1,5;-2,25\n3,0;4\n1e3;,5\n")
+    assert df["a"].tolist() == [1.5, 3.0, 1000.0]
+    assert df["b"].tolist() == [-2.25, 4.0, 0.5]
+    assert "Detected ';' as the delimiter and ',' as the decimal mark." in report.notes
+
+
+def test_decimal_comma_without_header_prefers_semicolon_split():
+    df, report = read("1,5;2,5\n3,5;4,5\n5,5;6,5\n")
+    assert report.delimiter == ";"
+    assert df.to_numpy().tolist() == [[1.5, 2.5], [3.5, 4.5], [5.5, 6.5]]
+
+
+def test_quoted_decimal_commas_in_a_comma_separated_file():
+    df, _ = read('a,b\n"1,5","2,5"\n"3,5","4,5"\n')
+    assert df.to_numpy().tolist() == [[1.5, 2.5], [3.5, 4.5]]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('price,n\n"1,234.5",1\n"12,000",2\n7.25,3\n', [1234.5, 12000.0, 7.25]),
+        ("price;n\n1.234,5;1\n12.000;2\n7,25;3\n", [1234.5, 12000.0, 7.25]),
+        ("price;n\n1 234,5;1\n12\u00a0000;2\n7,25;3\n", [1234.5, 12000.0, 7.25]),
+        ("price,n\n1'234.5,1\n12'000,2\n7.25,3\n", [1234.5, 12000.0, 7.25]),
+    ],
+)
+def test_thousands_separators(text, expected):
+    df, report = read(text)
+    assert df["price"].tolist() == expected
+    assert "Column 'price' had thousands separators; read as numbers." in report.notes
+
+
+def test_utf8():
+    df, report = read("température,n\n1,2\n3,4\n")
+    assert list(df.columns) == ["température", "n"]
+    assert report.encoding == "utf-8" and report.notes == ()
+
+
+def test_utf8_bom_is_stripped():
+    df, report = read("\ufeffx,y\n1,2\n3,4\n")
+    assert list(df.columns) == ["x", "y"]
+    assert report.encoding == "utf-8-sig"
+
+
+def test_latin1_is_decoded_with_a_note():
+    df, report = read("café,n\n1,2\n3,4\n", encoding="latin-1")
+    assert list(df.columns) == ["café", "n"]
+    assert report.encoding == "cp1252"
+    assert any("not valid UTF-8" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_and_utf32_with_bom(encoding):
+    df, report = read("x,é\n1,2\n3,4\n", encoding=encoding)
+    assert list(df.columns) == ["x", "é"] and df["x"].tolist() == [1, 3]
+    assert report.encoding == encoding
+
+
+def test_header_detected():
+    df, _ = read("x,y\n1,2\n3,4\n")
+    assert list(df.columns) == ["x", "y"] and len(df) == 2
+
+
+def test_no_header_names_columns():
+    df, report = read("1,2,3\n4,5,6\n")
+    assert list(df.columns) == ["column_1", "column_2", "column_3"]
+    assert df.to_numpy().tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert any("first row holds numbers" in note for note in report.notes)
+
+
+def test_no_header_with_a_text_column():
+    df, _ = read("5.1,3.5,setosa\n4.9,3.0,setosa\n6.3,3.3,virginica\n")
+    assert list(df.columns) == ["column_1", "column_2", "column_3"]
+    assert df["column_3"].tolist() == ["setosa", "setosa", "virginica"]
+
+
+def test_units_row_is_skipped():
+    df, report = read("height,weight,name\ncm,kg,\n170,60.5,A\n180,72,B\n")
+    assert df["height"].tolist() == [170, 180] and df["weight"].tolist() == [60.5, 72.0]
+    assert "Skipped a units row under the header ('cm', 'kg')." in report.notes
+
+
+def test_missing_markers_in_the_first_data_row_are_not_units():
+    df, report = read("a,b\nNA,NA\n1,2\n3,4\n")
+    assert len(df) == 3 and df["a"].isna().tolist() == [True, False, False]
+    assert not any("units" in note for note in report.notes)
+
+
+def test_duplicate_blank_and_padded_names():
+    df, report = read(" a ,a,, b\n1,2,3,4\n5,6,7,8\n")
+    assert list(df.columns) == ["a", "a_2", "column_3", "b"]
+    assert "Renamed duplicate column 'a' to 'a_2'." in report.notes
+    assert "Named 1 column without a name: column_3." in report.notes
+
+
+def test_duplicate_suffix_does_not_collide():
+    df, _ = read("a,a,a_2\n1,2,3\n4,5,6\n")
+    assert list(df.columns) == ["a", "a_3", "a_2"]
+
+
+def test_numbers_stored_as_text_are_converted_and_counted():
+    df, report = read("v\n1\n2\nn/a\n3\n?\n4\n5\n6\n7\n8\n")
+    assert df["v"].dtype == np.float64
+    assert report.missing_per_column == {"v": 2}
+    assert "Column 'v' has 2 cells not readable as a number ('n/a', '?'); treated as missing." in (
+        report.notes
+    )
+
+
+def test_mostly_text_column_stays_text():
+    df, report = read("n,code\n1,A1\n2,B2\n3,7\n4,C4\n")
+    assert df["code"].tolist() == ["A1", "B2", "7", "C4"]
+    assert report.numeric_columns == ("n",)
+
+
+def test_infinite_and_overflowing_values_become_missing():
+    df, report = read("a,b\n1,inf\n2,1e308\n3,-Infinity\n4,5\n5,-5e299\n")
+    assert df["b"].isna().tolist() == [True, True, True, False, False]
+    assert "Column 'b' has 2 infinite values; read as missing." in report.notes
+    assert any("1 value beyond ±1e300" in note for note in report.notes)
+
+
+def test_ragged_and_quoted_lines():
+    df, report = read('a,b\n"x, y",1\n"say ""hi""",2\n3,4,5\n"multi\nline",6\n')
+    assert df["a"].tolist() == ["x, y", 'say "hi"', "multi\nline"]
+    assert df["b"].tolist() == [1, 2, 6]
+    assert any("Skipped 1 line with more fields" in note for note in report.notes)
+
+
+def test_report_is_hashable_and_picklable():
+    _, report = read("x,y\n1,2\n3,4\n")
+    assert pickle.loads(pickle.dumps(report)) == report
+    assert hash(report) == hash(pickle.loads(pickle.dumps(report)))
+    assert report.file_format == "csv" and report.source == "t.csv"
+
+
+def test_folders_in_the_name_are_not_kept():
+    _, report = read_table(b"x,y\n1,2\n3,4\n", "../../etc/passwd.csv")
+    assert report.source == "passwd.csv"
+
+
+# --- binary formats ------------------------------------------------------------------------------
+
+
+def test_parquet_round_trip():
+    original = pd.DataFrame(
+        {
+            "x": [1.5, 2.5, np.nan, 4.5],
+            "n": pd.array([1, None, 3, 4], dtype="Int64"),
+            "flag": [True, False, True, False],
+            "name": ["a", "b", None, "d"],
+        }
+    )
+    buffer = io.BytesIO()
+    original.to_parquet(buffer)
+    df, report = read_table(buffer.getvalue(), "data.parquet")
+    assert report.file_format == "parquet"
+    assert report.numeric_columns == ("x", "n") and report.other_columns == ("flag", "name")
+    assert df["n"].dtype == np.float64 and df["n"].isna().tolist() == [False, True, False, False]
+    assert df["x"].tolist()[:2] == [1.5, 2.5]
+    assert report.missing_per_column == {"x": 1, "n": 1, "flag": 0, "name": 1}
+
+
+def test_parquet_index_becomes_a_column():
+    buffer = io.BytesIO()
+    pd.DataFrame({"v": [1.0, 2.0]}, index=pd.Index([10, 20], name="id")).to_parquet(buffer)
+    df, report = read_table(buffer.getvalue(), "data.parquet")
+    assert df.to_dict("list") == {"id": [10, 20], "v": [1.0, 2.0]}
+    assert "Turned the table's stored index into ordinary columns." in report.notes
+
+
+def test_xlsx_round_trip_reads_the_first_sheet():
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        pd.DataFrame({"x": [0.1, 2.5, -3.0], "kind": ["a", "b", "c"]}).to_excel(
+            writer, sheet_name="Data", index=False
+        )
+        pd.DataFrame({"z": [1]}).to_excel(writer, sheet_name="Other", index=False)
+    df, report = read_table(buffer.getvalue(), "book.xlsx")
+    assert report.file_format == "excel"
+    assert df.to_dict("list") == {"x": [0.1, 2.5, -3.0], "kind": ["a", "b", "c"]}
+    assert report.notes == (
+        "The workbook has 2 sheets; read the first one, 'Data'. "
+        "Move the data to the first sheet to use another one.",
+    )
+
+
+def test_xlsx_with_units_row_and_blank_cells():
+    buffer = io.BytesIO()
+    sheet = pd.DataFrame([["h", "w"], ["cm", "kg"], [170, 60], [180, None], [175, 70]])
+    sheet.to_excel(buffer, index=False, header=False)
+    df, report = read_table(buffer.getvalue(), "book.xlsx")
+    assert df["h"].tolist() == [170, 180, 175]
+    assert report.missing_per_column == {"h": 0, "w": 1}
+    assert any("units row" in note for note in report.notes)
+
+
+# --- samples -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("iris", (150, 5)),
+        ("wine", (178, 14)),
+        ("penguins", (344, 8)),
+        ("faithful", (272, 2)),
+        ("blobs", (600, 3)),
+    ],
+)
+def test_samples(name, shape):
+    df, report = load_sample(name)
+    assert df.shape == shape == (report.n_rows, report.n_columns)
+    assert report.file_format == "sample" and report.source == name
+    label = SAMPLES[name].label_column
+    if label is not None:
+        assert label in df.columns and label not in report.numeric_columns
+    assert len(report.numeric_columns) == shape[1] - (label is not None) - (name == "penguins") * 2
+
+
+def test_sample_labels():
+    assert sorted(load_sample("iris")[0]["species"].unique()) == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
+    assert load_sample("wine")[0]["cultivar"].nunique() == 3
+
+
+def test_penguins_keep_and_count_missing_values():
+    df, report = load_sample("penguins")
+    assert report.missing_per_column["bill_length_mm"] == 2
+    assert sum(report.missing_per_column.values()) == int(df.isna().sum().sum()) > 0
+
+
+def test_blobs_parameters_and_seed():
+    df, _ = load_sample("blobs", n_samples=50, n_components=3, spread=0.5, seed=7)
+    assert df.shape == (50, 3) and set(df["true_component"]) == {"0", "1", "2"}
+    again, _ = load_sample("blobs", n_samples=50, n_components=3, spread=0.5, seed=7)
+    other, _ = load_sample("blobs", n_samples=50, n_components=3, spread=0.5, seed=8)
+    pd.testing.assert_frame_equal(df, again)
+    assert not df.equals(other)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_samples": 9},
+        {"n_samples": 1_000_001},
+        {"n_samples": 10.5},
+        {"n_components": 0},
+        {"n_components": 21},
+        {"spread": 0},
+        {"spread": float("nan")},
+        {"seed": -1},
+    ],
+)
+def test_blobs_reject_bad_parameters(kwargs):
+    with pytest.raises(DataError, match="must be"):
+        load_sample("blobs", **kwargs)
+
+
+def test_unknown_sample():
+    with pytest.raises(DataError, match="Choose one of: iris, wine, penguins, faithful, blobs"):
+        load_sample("mnist")
+
+
+# --- prepare -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "a": [1.0, 2.0, np.nan, 4.0, 5.0],
+            "b": [10.0, 20.0, 30.0, np.nan, 50.0],
+            "c": [7.0, 7.0, 7.0, 7.0, 7.0],
+            "label": ["p", "q", "p", None, "q"],
+            "flag": [True, False, True, False, True],
+        }
+    )
+
+
+def test_prepare_drop(table):
+    prepared = prepare(table, ["a", "b"], label_column="label", scaling="none")
+    assert prepared.row_index.tolist() == [0, 1, 4]
+    np.testing.assert_array_equal(prepared.X, [[1, 10], [2, 20], [5, 50]])
+    assert prepared.labels.tolist() == ["p", "q", "q"]
+    assert prepared.columns == ("a", "b")
+    assert prepared.notes == ("Dropped 2 rows with missing values in the chosen columns.",)
+
+
+@pytest.mark.parametrize(
+    ("missing", "fill_a", "fill_b"), [("mean", 3.0, 27.5), ("median", 3.0, 25.0)]
+)
+def test_prepare_impute(table, missing, fill_a, fill_b):
+    prepared = prepare(table, ["a", "b"], missing=missing, scaling="none", label_column="label")
+    assert prepared.row_index.tolist() == [0, 1, 2, 3, 4]
+    assert prepared.X[2, 0] == fill_a and prepared.X[3, 1] == fill_b
+    assert prepared.labels.tolist() == ["p", "q", "p", "(missing)", "q"]
+    assert prepared.notes == (f"Imputed 2 missing values with the column {missing}.",)
+
+
+def test_prepare_standard_scaling():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0, 6.0], "b": [-4, 0, 4, 8]})
+    prepared = prepare(df, ["a", "b"])
+    raw = df.to_numpy(dtype=float)
+    np.testing.assert_allclose(prepared.center, raw.mean(axis=0))
+    np.testing.assert_allclose(prepared.scale, raw.std(axis=0))
+    np.testing.assert_allclose(prepared.X.mean(axis=0), 0, atol=1e-15)
+    np.testing.assert_allclose(prepared.X.std(axis=0), 1)
+    np.testing.assert_allclose(prepared.X * prepared.scale + prepared.center, raw)
+
+
+def test_prepare_minmax_scaling():
+    df = pd.DataFrame({"a": [2.0, 4.0, 3.0], "b": [-1.0, 1.0, 0.0]})
+    prepared = prepare(df, ["a", "b"], scaling="minmax")
+    np.testing.assert_array_equal(prepared.X, [[0, 0], [1, 1], [0.5, 0.5]])
+    np.testing.assert_array_equal(prepared.center, [2, -1])
+    np.testing.assert_array_equal(prepared.scale, [2, 2])
+
+
+def test_prepare_constant_column(table):
+    prepared = prepare(table, ["a", "c"], missing="median")
+    assert prepared.scale[1] == 1.0
+    np.testing.assert_array_equal(prepared.X[:, 1], 0)
+    assert any("'c' is constant" in note and "dropping" in note for note in prepared.notes)
+
+
+def test_prepare_output_layout(table):
+    prepared = prepare(table, ["b", "a"])
+    assert prepared.X.dtype == np.float64 and prepared.X.flags.c_contiguous
+    assert prepared.X.shape == (3, 2) and prepared.center.shape == prepared.scale.shape == (2,)
+    assert prepared.labels is None
+
+
+def test_prepare_treats_inf_as_missing():
+    df = pd.DataFrame({"a": [1.0, np.inf, 3.0, 4.0]})
+    prepared = prepare(df, ["a"])
+    assert prepared.row_index.tolist() == [0, 2, 3]
+    assert prepared.notes[0] == "Treated 1 infinite value as missing."
+
+
+@pytest.mark.parametrize(
+    ("columns", "kwargs", "message"),
+    [
+        ([], {}, "No columns are chosen"),
+        (["zzz"], {}, "There is no column 'zzz'"),
+        (["a", "a"], {}, "chosen twice"),
+        (["a", "label"], {"label_column": "label"}, "both as a feature and as the label"),
+        (["label"], {}, "Column 'label' is not numeric"),
+        (["flag"], {}, "Column 'flag' is not numeric"),
+        (["a"], {"missing": "zero"}, "not an option"),
+        (["a"], {"scaling": "log"}, "not an option"),
+    ],
+)
+def test_prepare_rejects(table, columns, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        prepare(table, columns, **kwargs)
+
+
+def test_prepare_all_missing_column_with_imputation():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "gone": [np.nan] * 3})
+    with pytest.raises(DataError, match="Column 'gone' has no values"):
+        prepare(df, ["a", "gone"], missing="mean")
+
+
+def test_prepare_too_few_rows_left():
+    df = pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": [np.nan, 2.0, np.nan]})
+    with pytest.raises(DataError, match="leaves 0 rows; at least 2 are needed"):
+        prepare(df, ["a", "b"])
+    with pytest.raises(DataError, match="The table has 1 row;"):
+        prepare(df.head(1), ["a"])
+
+
+def test_prepare_values_too_large_to_scale():
+    df = pd.DataFrame({"a": [1e200, -1e200, 0.0]})
+    with pytest.raises(DataError, match="too large to scale"):
+        prepare(df, ["a"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=12),
+        elements=st.one_of(st.floats(-1e6, 1e6), st.just(np.nan)),
+    ),
+    st.sampled_from(["drop", "mean", "median"]),
+    st.sampled_from(["none", "standard", "minmax"]),
+)
+def test_prepare_output_is_finite_and_inverts(raw, missing, scaling):
+    df = pd.DataFrame(raw, columns=[f"c{j}" for j in range(raw.shape[1])])
+    try:
+        prepared = prepare(df, list(df.columns), missing=missing, scaling=scaling)
+    except DataError:
+        assert missing == "drop" or np.isnan(raw).all(axis=0).any()
+        return
+    assert np.isfinite(prepared.X).all() and (prepared.scale > 0).all()
+    kept = raw[prepared.row_index]
+    observed = ~np.isnan(kept)
+    restored = prepared.X * prepared.scale + prepared.center
+    np.testing.assert_allclose(restored[observed], kept[observed], rtol=1e-9, atol=1e-6)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def test_numeric_columns_exclude_booleans_and_text(table):
+    assert numeric_columns(table) == ["a", "b", "c"]
+
+
+def test_count_distinct_rows():
+    X = np.array([[1.0, 2.0], [1.0, 2.0], [0.0, 1.0], [-0.0, 1.0], [3.0, 3.0]])
+    assert count_distinct_rows(X) == 3
+    assert count_distinct_rows(np.empty((0, 2))) == 0
+
+
+def test_safe_csv_bytes_neutralises_formulas():
+    df = pd.DataFrame(
+        {
+            "=SUM(A1)": ["=cmd|' /C calc'!A0", "+1+1", "@SUM(A1)", "-x", "\tTab", "plain"],
+            "value": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0],
+            "code": ["ok", None, "-", "a=b", "\rcr", " =spaced"],
+        }
+    )
+    rows = list(csv.reader(io.StringIO(safe_csv_bytes(df).decode("utf-8"), newline="")))
+    assert rows[0] == ["'=SUM(A1)", "value", "code"]
+    assert [row[0] for row in rows[1:]] == [
+        "'=cmd|' /C calc'!A0",
+        "'+1+1",
+        "'@SUM(A1)",
+        "'-x",
+        "'\tTab",
+        "plain",
+    ]
+    assert [row[1] for row in rows[1:]] == ["-1.5", "2.0", "-3.0", "4.0", "5.0", "6.0"]
+    assert [row[2] for row in rows[1:]] == ["ok", "", "'-", "a=b", "'\rcr", " =spaced"]
+    assert df.iloc[0, 0] == "=cmd|' /C calc'!A0", "the input frame is left unchanged"
