@@ -218,6 +218,11 @@ def same_start_drift(
     """
     start = history[0].params
     steps = len(history) - 1
+    # scikit-learn's single-point starts have weights N_k / n that sum to K / n, which its own
+    # weights_init check rejects. Scaling all weights by one constant leaves every
+    # responsibility, hence every iterate, unchanged; it only shifts the first log-likelihood
+    # by log(sum(weights)), which is taken back below.
+    total = float(start.weights.sum())
     gm = GaussianMixture(
         start.n_components,
         covariance_type=start.covariance_type,
@@ -225,7 +230,7 @@ def same_start_drift(
         tol=0.0,
         max_iter=1,
         warm_start=True,
-        weights_init=start.weights,
+        weights_init=start.weights / total,
         means_init=start.means,
         precisions_init=start.precisions,
     )
@@ -242,7 +247,10 @@ def same_start_drift(
                 max_relative_difference(ours.means, gm.means_),
                 max_relative_difference(ours.covariances, gm.covariances_),
                 # scikit-learn's lower bound after step j is the likelihood of snapshot j-1.
-                max_relative_difference(history[j - 1].log_likelihood, gm.lower_bound_),
+                max_relative_difference(
+                    history[j - 1].log_likelihood - (np.log(total) if j == 1 else 0.0),
+                    gm.lower_bound_,
+                ),
             )
             if progress is not None:
                 progress(j, steps)

@@ -117,3 +117,14 @@ def test_independent_fit_and_summary(iris):
         table.loc["ARI vs label column", "scikit-learn"]
     )
     assert table.loc["ms per iteration", "scikit-learn"] == pytest.approx(2.0)
+
+
+def test_same_start_drift_from_a_single_point_start(blobs):
+    # random_from_data starts with weights 1/n each (scikit-learn's choice), summing to K/n.
+    with pytest.warns(ConvergenceWarning):
+        ours = GaussianMixtureEM(
+            4, init_params="random_from_data", random_state=3, tol=0.0, max_iter=30
+        ).fit(blobs)
+    assert ours.history_[0].weights.sum() == pytest.approx(4 / len(blobs))
+    drift = same_start_drift(blobs, ours.history_, reg_covar=ours.reg_covar)
+    assert drift.worst < 1e-10
