@@ -17,7 +17,10 @@ from pages.common import (
 st.title("Data")
 dataset = st.session_state.dataset
 
-source = st.radio("Source", ["Built-in sample", "Upload a file"], horizontal=True)
+# Widget state is dropped when the page is left: remember the choice in a plain key.
+sources = ["Built-in sample", "Upload a file"]
+source = st.radio("Source", sources, horizontal=True, index=st.session_state.get("source", 0))
+st.session_state.source = sources.index(source)
 if source == "Built-in sample":
     with st.form("sample"):
         name = st.selectbox("Sample", list(SAMPLES))

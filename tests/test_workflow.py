@@ -1,0 +1,131 @@
+"""gmm_core.workflow and gmm_core.animation: from prepared data to figures and downloads."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+
+from gmm_core.animation import (
+    MAX_FRAMES,
+    DisplayMap,
+    stratified_sample,
+    thin_indices,
+)
+from gmm_core.data import prepare
+from gmm_core.projection import project
+from gmm_core.workflow import (
+    FitSettings,
+    compare_runs,
+    fit_json,
+    fit_view,
+    labelled_rows_csv,
+    parameter_table,
+    run_fit,
+)
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    X, y = make_blobs(n_samples=500, centers=3, n_features=4, random_state=0)
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    df["kind"] = np.array(["x", "y", "z"])[y]
+    return df
+
+
+def test_thinning_keeps_first_and_last():
+    assert thin_indices(50).tolist() == list(range(50))
+    idx = thin_indices(1001)
+    assert len(idx) <= MAX_FRAMES and idx[0] == 0 and idx[-1] == 1000
+    assert np.all(np.diff(idx) > 0)
+
+
+def test_stratified_sample_keeps_small_clusters():
+    labels = np.r_[np.zeros(100_000, int), np.ones(30, int)]
+    idx = stratified_sample(labels, max_points=3000)
+    assert 3000 <= len(idx) <= 3010
+    assert np.sum(labels[idx] == 1) >= 10
+    assert stratified_sample(np.zeros(50, int)).tolist() == list(range(50))
+
+
+def test_pca_view_projects_gaussians_exactly(table):
+    prepared = prepare(table, ["a", "b", "c", "d"], label_column="kind")
+    projection = project(prepared.X, "pca")
+    view = fit_view(prepared, projection, fit_on="features")
+    assert view.X.shape == (500, 4) and view.display.kind == "linear"
+    result = run_fit(view, FitSettings(n_components=3, init_params="kmeans"))
+    params = result.model.history_[-1].params
+    means2, covs2 = view.display.gaussians(params)
+    np.testing.assert_allclose(means2, projection.project_means(params.means), atol=1e-12)
+    np.testing.assert_allclose(
+        covs2, projection.project_covariances(params.covariances), atol=1e-12
+    )
+    frame = result.animation.frames[-1]
+    assert len(frame.data) == 1 + 2 * 3 + 1  # points, two ellipses per component, means
+
+
+def test_projection_fit_and_umap_display(table):
+    prepared = prepare(table, ["a", "b", "c", "d"])
+    pca = project(prepared.X, "pca")
+    on_plane = fit_view(prepared, pca, fit_on="projection")
+    assert on_plane.X.shape == (500, 2) and on_plane.display.kind == "identity"
+    assert on_plane.feature_names == pca.axis_titles
+    umap_like = DisplayMap("none")
+    assert umap_like.gaussians(None) == (None, None) and not umap_like.draws_ellipses
+
+
+def test_downloads(table):
+    prepared = prepare(table, ["a", "b"], label_column="kind")
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    result = run_fit(view, FitSettings(n_components=3, init_params="kmeans"))
+    out = pd.read_csv(io.BytesIO(labelled_rows_csv(table, view, result.model)))
+    assert len(out) == 500 and {"component", "responsibility_0", "kind"} <= set(out.columns)
+    np.testing.assert_allclose(out.filter(like="responsibility_").sum(axis=1), 1.0, atol=1e-9)
+    payload = json.loads(fit_json(result, view.feature_names))
+    assert payload["settings"]["n_components"] == 3
+    assert len(payload["history"]["runs"][0]) == result.model.n_iter_ + 1
+    params = parameter_table(result.model, view.feature_names)
+    assert list(params.columns[:4]) == ["component", "weight", "mean a", "mean b"]
+
+
+def test_bad_settings_are_refused_in_words(table):
+    prepared = prepare(table, ["a", "b"])
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    for bad, phrase in [
+        (FitSettings(n_components=0), "K must be between"),
+        (FitSettings(n_components=21), "K must be between"),
+        (FitSettings(max_iter=0), "Iterations must be between"),
+        (FitSettings(reg_covar=-1.0), "must be zero or positive"),
+    ]:
+        with pytest.raises(ValueError, match=phrase):
+            run_fit(view, bad)
+
+
+def test_compare_runs_both_modes(table):
+    prepared = prepare(table, ["a", "b", "c", "d"], label_column="kind")
+    view = fit_view(prepared, project(prepared.X, "pca"), fit_on="features")
+    result = run_fit(view, FitSettings(n_components=3))
+    same = compare_runs(result, mode="same start")
+    assert same.ari == 1.0 and same.drift is not None
+    assert "machine precision" in same.sentences[0]
+    assert sorted(same.components["sklearn_component"]) == [0, 1, 2]
+    assert "ARI vs label column" in same.summary.index
+    independent = compare_runs(result, mode="independent", seed=7, cost="bhattacharyya")
+    assert independent.drift is None and independent.sentences
+
+
+@pytest.mark.slow
+def test_figure_for_100k_rows_and_100_iterations_is_at_most_5_mb():
+    centres = [[4 * (k % 4), 5 * (k // 4)] for k in range(8)]
+    X, _ = make_blobs(n_samples=100_000, centers=centres, random_state=0)
+    prepared = prepare(pd.DataFrame(X, columns=["x", "y"]), ["x", "y"])
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    # run_fit turns EM's "did not converge" warning (tol=0) into a message for the page.
+    result = run_fit(view, FitSettings(n_components=8, max_iter=100, tol=0.0))
+    assert any("tolerance" in m for m in result.messages)
+    assert result.model.n_iter_ == 100
+    assert len(result.animation.frames) == 100  # 101 snapshots thinned to 100, ends kept
+    size = len(result.animation.to_json())
+    assert size <= 5 * 1024**2, f"animation figure is {size / 1024**2:.2f} MB"
