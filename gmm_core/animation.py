@@ -115,7 +115,12 @@ class DisplayMap:
 
 
 def snapshot_frame(
-    snapshot: Snapshot, drawn_rows: np.ndarray, display: DisplayMap, phase: str = ""
+    snapshot: Snapshot,
+    drawn_rows: np.ndarray,
+    display: DisplayMap,
+    phase: str = "",
+    *,
+    colours_from: Snapshot | None = None,
 ) -> AnimationFrame:
     """The frame of one snapshot: drawn points recoloured by its responsibilities.
 
@@ -127,12 +132,15 @@ def snapshot_frame(
     display : DisplayMap
     phase : str
         '', 'E-step' or 'M-step'.
+    colours_from : Snapshot, optional
+        Colour the points by the responsibilities of this snapshot instead (an M-step frame
+        moves the Gaussians but keeps the E-step's colours).
 
     Returns
     -------
     AnimationFrame
     """
-    resp = np.exp(e_step(drawn_rows, snapshot.params)[1])
+    resp = np.exp(e_step(drawn_rows, (colours_from or snapshot).params)[1])
     labels = resp.argmax(axis=1)
     means, covs = display.gaussians(snapshot.params)
     return AnimationFrame(
@@ -171,3 +179,42 @@ def animation_frames(
     snapshots = list(history)
     keep = thin_indices(len(snapshots), max_frames)
     return [snapshot_frame(snapshots[i], drawn_rows, display) for i in keep]
+
+
+def half_step_frames(
+    history: FitHistory | Sequence[Snapshot],
+    drawn_rows: np.ndarray,
+    display: DisplayMap,
+    *,
+    max_frames: int = MAX_FRAMES,
+) -> list[AnimationFrame]:
+    """Frames that show EM's two half-steps apart.
+
+    For each iteration j: an **E-step** frame (points recoloured by the responsibilities under
+    the parameters of snapshot j, Gaussians unchanged) and then an **M-step** frame (Gaussians
+    and means moved to snapshot j + 1, colours unchanged). The last snapshot gets an E-step
+    frame of its own. Long runs are thinned to about ``max_frames`` frames.
+
+    Parameters
+    ----------
+    history : FitHistory or sequence of Snapshot
+    drawn_rows : ndarray of shape (m, d)
+    display : DisplayMap
+    max_frames : int
+
+    Returns
+    -------
+    list of AnimationFrame
+    """
+    snapshots = list(history)
+    keep = thin_indices(len(snapshots), max(2, max_frames // 2))
+    frames = []
+    for j in keep:
+        frames.append(snapshot_frame(snapshots[j], drawn_rows, display, "E-step"))
+        if j + 1 < len(snapshots):
+            frames.append(
+                snapshot_frame(
+                    snapshots[j + 1], drawn_rows, display, "M-step", colours_from=snapshots[j]
+                )
+            )
+    return frames

@@ -1063,6 +1063,88 @@ def clusters_figure(
     return fig
 
 
+def uncertainty_figure(
+    points: np.ndarray,
+    labels: np.ndarray,
+    uncertainty: np.ndarray,
+    *,
+    density: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    means: np.ndarray | None = None,
+    covariances: np.ndarray | None = None,
+    axis_titles: tuple[str, str] = ("x", "y"),
+    title: str = "How sure is the mixture?",
+) -> go.Figure:
+    """Points sized by their uncertainty over the mixture's density contours.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n, 2)
+    labels : ndarray of shape (n,)
+        Most likely component of each point.
+    uncertainty : ndarray of shape (n,)
+        ``1 - max_k responsibility``, in [0, 1 - 1/K]: 0 means certain.
+    density : (x, y, z), optional
+        Grid coordinates, shapes (gx,), (gy,), and the mixture density (gy, gx) drawn as
+        contours under the points (log-spaced levels, so tails show).
+    means, covariances : optional
+        (K, 2) and (K, 2, 2) for the 1- and 2-sigma ellipses.
+    axis_titles : (str, str)
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    labels = _labels(labels, np.asarray(points).shape[0])
+    points, keep = _points_2d(points)
+    labels, unc = labels[keep], np.clip(np.asarray(uncertainty, float)[keep], 0.0, 1.0)
+    unc = np.where(np.isfinite(unc), unc, 0.0)
+    fig = go.Figure(layout=_base_layout(None, title))
+    if density is not None:
+        gx, gy, z = density
+        # log10 density: the contours then reach into the tails instead of circling the peaks.
+        logz = np.log10(np.maximum(np.where(np.isfinite(z), z, 0.0), 1e-300))
+        top = float(logz.max())
+        fig.add_trace(
+            go.Contour(
+                x=gx,
+                y=gy,
+                z=np.maximum(logz, top - 6),
+                showscale=False,
+                ncontours=14,
+                contours={"coloring": "lines"},
+                colorscale="Greys",
+                line={"width": 1},
+                hoverinfo="skip",
+                name="density",
+            )
+        )
+    k = int(labels.max()) + 1 if labels.size else 1
+    fig.add_trace(
+        go.Scatter(
+            x=points[:, 0],
+            y=points[:, 1],
+            mode="markers",
+            showlegend=False,
+            marker={
+                "color": labels,
+                "colorscale": _discrete_colorscale(k),
+                "cmin": -0.5,
+                "cmax": k - 0.5,
+                "size": 4 + 16 * unc / max(unc.max(), 1e-12),
+                "opacity": 0.35 + 0.65 * unc / max(unc.max(), 1e-12),
+                "line": {"width": 0},
+            },
+            customdata=np.c_[labels, unc],
+            hovertemplate="component %{customdata[0]}<br>uncertainty %{customdata[1]:.3f}"
+            "<extra></extra>",
+        )
+    )
+    fig.add_traces(_mixture_traces(means, covariances))
+    _static_axes(fig, points, axis_titles)
+    return fig
+
+
 def side_by_side_figure(
     points: np.ndarray,
     left: ClusterView,

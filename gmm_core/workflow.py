@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from sklearn.exceptions import ConvergenceWarning
 
 from . import figures
-from .animation import DisplayMap, animation_frames, stratified_sample
+from .animation import DisplayMap, animation_frames, half_step_frames, stratified_sample
 from .data import PreparedData, safe_csv_bytes
 from .em import Snapshot
 from .model import GaussianMixtureEM
@@ -415,3 +415,95 @@ def compare_runs(
         drift_fig,
         tuple(sentences),
     )
+
+
+def half_step_animation(result: FitResult) -> go.Figure:
+    """The run's animation with E-steps and M-steps as separate frames."""
+    view = result.view
+    frames = half_step_frames(result.model.history_, view.X[result.drawn], view.display)
+    return figures.em_animation_figure(
+        view.points[result.drawn],
+        frames,
+        axis_titles=view.axis_titles,
+        title=f"EM, K = {result.settings.n_components}",
+    )
+
+
+def mixture_density_grid(
+    result: FitResult, size: int = 120
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The fitted mixture's density on a grid over the display, or None (non-linear display).
+
+    With a linear display the density drawn is the exact marginal of the fitted mixture on
+    the plane: a linear image of a Gaussian mixture is the mixture of the projected Gaussians.
+    """
+    means, covs = result.view.display.gaussians(result.model.history_[-1].params)
+    if means is None:
+        return None
+    pts = result.view.points
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-12)
+    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], size)
+    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], size)
+    grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
+    density = np.zeros(len(grid))
+    for w, m, c in zip(result.model.weights_, means, covs, strict=True):
+        diff = grid - m
+        inv = np.linalg.inv(c)
+        maha = np.einsum("ij,jk,ik->i", diff, inv, diff)
+        density += w * np.exp(-0.5 * maha) / (2 * np.pi * np.sqrt(np.linalg.det(c)))
+    return gx, gy, density.reshape(size, size)
+
+
+def uncertainty_view(result: FitResult, table: pd.DataFrame, n_rows: int = 10):
+    """The uncertainty figure and the most uncertain rows of the loaded table.
+
+    Returns
+    -------
+    figure : plotly.graph_objects.Figure
+    rows : pandas.DataFrame
+        The ``n_rows`` rows with the highest ``1 - max responsibility``, with that value and
+        the two most likely components.
+    """
+    view, model = result.view, result.model
+    resp = model.predict_proba(view.X)
+    uncertainty = 1.0 - resp.max(axis=1)
+    drawn = result.drawn
+    means, covs = view.display.gaussians(model.history_[-1].params)
+    fig = figures.uncertainty_figure(
+        view.points[drawn],
+        result.labels[drawn],
+        uncertainty[drawn],
+        density=mixture_density_grid(result),
+        means=means,
+        covariances=covs,
+        axis_titles=view.axis_titles,
+    )
+    worst = np.argsort(-uncertainty)[:n_rows]
+    top2 = np.argsort(-resp[worst], axis=1)[:, :2]
+    rows = table.iloc[view.row_index[worst]].copy()
+    rows.insert(0, "uncertainty", uncertainty[worst])
+    rows.insert(1, "components", [f"{a} or {b}" for a, b in top2])
+    return fig, rows
+
+
+def m_step_equations(result: FitResult, component: int, iteration: int) -> list[str]:
+    """The M-step's formulas (LaTeX) with the numbers of one component at one iteration.
+
+    ``iteration`` j >= 1 shows the update that produced snapshot j from the responsibilities
+    computed under snapshot j - 1.
+    """
+    history, n = result.model.history_, result.model.history_.n_samples
+    snap = history[iteration]
+    weight = float(snap.weights[component])
+    n_k = weight * n
+    mean = ", ".join(f"{v:.4g}" for v in snap.means[component])
+    k, j = component, iteration
+    return [
+        rf"N_{k} = \sum_{{i=1}}^{{n}} r_{{i{k}}}^{{({j - 1})}} = {n_k:.4f}",
+        rf"\pi_{k}^{{({j})}} = \frac{{N_{k}}}{{n}} = \frac{{{n_k:.4f}}}{{{n}}} = {weight:.4f}",
+        rf"\mu_{k}^{{({j})}} = \frac{{1}}{{N_{k}}} \sum_i r_{{i{k}}}^{{({j - 1})}} x_i"
+        rf" = ({mean})",
+        rf"\Sigma_{k}^{{({j})}} = \frac{{1}}{{N_{k}}} \sum_i r_{{i{k}}}^{{({j - 1})}}"
+        rf" (x_i - \mu_{k}^{{({j})}})(x_i - \mu_{k}^{{({j})}})^\top + \varepsilon I",
+    ]

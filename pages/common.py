@@ -199,3 +199,15 @@ def sidebar() -> None:
                 f"Last fit: K = {fit.settings.n_components}, {fit.model.n_iter_} iterations, "
                 + ("converged" if fit.model.converged_ else "not converged")
             )
+
+
+def cached_for_fit(name: str, build):
+    """``build()`` once per fit: views derived from the last fit, kept until the next one."""
+    key = (st.session_state.get("fit_serial"), name)
+    store = st.session_state.setdefault("fit_views", {})
+    if key not in store:
+        # Only the current fit's views are worth keeping.
+        for old in [k for k in store if k[0] != key[0]]:
+            del store[old]
+        store[key] = build()
+    return store[key]

@@ -15,11 +15,14 @@ from gmm_core.workflow import (
     FitSettings,
     fit_json,
     fit_view,
+    half_step_animation,
     labelled_rows_csv,
+    m_step_equations,
     parameter_table,
     run_fit,
+    uncertainty_view,
 )
-from pages.common import prepared_and_projection
+from pages.common import cached_for_fit, prepared_and_projection
 
 st.title("Fit")
 dataset, prep = st.session_state.dataset, st.session_state.preparation
@@ -98,9 +101,30 @@ m[2].metric("mean log-likelihood", f"{model.history_[-1].log_likelihood:.4f}")
 m[3].metric("time per iteration", f"{1e3 * last.seconds_per_iteration:.1f} ms")
 
 left, right = st.columns([3, 2])
-left.plotly_chart(last.animation, width="stretch", key="animation")
+views = {"iterations": "EM iterations", "half": "E- and M-steps apart", "unsure": "Uncertainty"}
+view = left.radio("Show", list(views), format_func=views.get, horizontal=True)
+if view == "iterations":
+    left.plotly_chart(last.animation, width="stretch", key="animation")
+elif view == "half":
+    left.plotly_chart(cached_for_fit("half", lambda: half_step_animation(last)), width="stretch")
+else:
+    figure, unsure = cached_for_fit("unsure", lambda: uncertainty_view(last, fit_data.table))
+    left.plotly_chart(figure, width="stretch")
+    left.caption(
+        "Bigger, darker points are less sure of their component (1 − max "
+        "responsibility); contours show the fitted density. The least sure rows:"
+    )
+    left.dataframe(unsure, width="stretch")
 right.plotly_chart(last.log_likelihood, width="stretch")
 right.plotly_chart(last.weights, width="stretch")
+
+with st.expander("The M-step, in numbers"):
+    c1, c2 = st.columns(2)
+    k = c1.selectbox("Component", range(last.settings.n_components))
+    it = c2.slider("Iteration", 1, max(model.n_iter_, 1), 1) if model.n_iter_ > 0 else 0
+    if it:
+        for line in m_step_equations(last, k, it):
+            st.latex(line)
 
 st.subheader("Fitted parameters")
 st.dataframe(parameter_table(model, last.view.feature_names), width="stretch", hide_index=True)

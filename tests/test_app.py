@@ -136,3 +136,19 @@ def test_every_sample_loads_and_fits(app, sample):
     no_errors(app)
     assert not app.error, [e.value for e in app.error]
     assert app.session_state.fit_source[0].key == app.session_state.dataset.key
+
+
+def test_half_steps_uncertainty_and_m_step_numbers(app):
+    app.radio[0].set_value("half").run()
+    no_errors(app)
+    fig = figure(app)
+    phases = [f["layout"]["title"]["text"].rsplit("· ", 1)[-1] for f in fig["frames"]]
+    assert phases[:4] == ["E-step", "M-step", "E-step", "M-step"]
+    app.radio[0].set_value("unsure").run()
+    no_errors(app)
+    unsure = app.dataframe[0].value
+    assert len(unsure) == 10 and unsure["uncertainty"].is_monotonic_decreasing
+    latex = [element.value for element in app.get("latex")]
+    fit = app.session_state.fit
+    n_k = fit.model.history_[1].weights[0] * fit.model.history_.n_samples
+    assert any(f"{n_k:.4f}" in line for line in latex)
