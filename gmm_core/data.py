@@ -122,15 +122,27 @@ class ReadReport:
         encoding: str | None = None,
         delimiter: str | None = None,
     ) -> ReadReport:
-        """Describe `df` (shape, column kinds, missing cells) with the given provenance."""
-        numeric = numeric_columns(df)
+        """Describe a table: its shape, kinds of columns and missing cells.
+
+        Parameters
+        ----------
+        df : DataFrame of shape (n_rows, n_columns)
+            The table as returned to the caller.
+        source, file_format, notes, encoding, delimiter
+            Stored as given; see the class attributes.
+
+        Returns
+        -------
+        ReadReport
+        """
+        numeric = tuple(numeric_columns(df))
         return cls(
             source=source,
             file_format=file_format,
             n_rows=len(df),
             n_columns=df.shape[1],
-            numeric_columns=tuple(numeric),
-            other_columns=tuple(c for c in df.columns if c not in numeric),
+            numeric_columns=numeric,
+            other_columns=tuple(df.columns.drop(list(numeric))),
             missing_per_column={c: int(n) for c, n in df.isna().sum().items()},
             notes=tuple(notes),
             encoding=encoding,
@@ -311,7 +323,7 @@ def _read_parquet(data: bytes, source: str, notes: list[str]) -> pd.DataFrame:
         df = df.reset_index()
         notes.append("Turned the table's stored index into ordinary columns.")
     df.columns, unnamed = _clean_names(list(df.columns), notes)
-    strings = df[[c for c in df.columns if pd.api.types.is_string_dtype(df[c])]]
+    strings = df[_text_columns(df)]
     dot, comma = _number_masks(strings.head(_SNIFF_ROWS).fillna(""))
     return _finish(df, _decimal_mark(dot, comma, prefer_comma=False), source, notes, unnamed)
 
@@ -378,11 +390,7 @@ def _read_text(
     skip, names, unnamed, decimal = _layout(head, notes, prefer_comma=delimiter == ";")
     # Cut the header (and units row) off the text: pandas counts skipped rows differently per
     # engine around blank lines, and quoted line breaks make lines differ from rows.
-    last_line = rows[lead + skip - 1][1] if lead + skip else 0
-    start = next(
-        (m.end() for i, m in enumerate(re.finditer(r"\r\n|\r|\n", text), 1) if i == last_line),
-        len(text) if last_line else 0,
-    )
+    start = _after_lines(text, rows[lead + skip - 1][1] if lead + skip else 0)
     first = rows[lead + skip][0] if lead + skip < len(rows) else []
     df = _parse_text(
         text[start:],
@@ -395,9 +403,23 @@ def _read_text(
     )
     df = _finish(df, decimal, source, notes, unnamed)
     if delimiter not in (",", None) or decimal == ",":
-        name = _DELIMITER_NAMES[delimiter or ","]
-        notes.insert(0, f"Detected {name} as the delimiter and '{decimal}' as the decimal mark.")
+        split = (
+            f"Detected {_DELIMITER_NAMES[delimiter]} as the delimiter"
+            if delimiter
+            else "Found no delimiter (one column)"
+        )
+        notes.insert(0, f"{split} and '{decimal}' as the decimal mark.")
     return df, encoding, delimiter
+
+
+def _after_lines(text: str, n: int) -> int:
+    """Offset just after the n-th line break of `text` (0 for n = 0)."""
+    if n == 0:
+        return 0
+    for i, match in enumerate(re.finditer(r"\r\n|\r|\n", text), 1):
+        if i == n:
+            return match.end()
+    return len(text)
 
 
 def _sniff(text: str) -> tuple[str | None, list[tuple[list[str], int]]]:
@@ -448,13 +470,6 @@ def _parse_text(
     """Parse the rows under the header; numeric columns come typed, the rest as text."""
     if not text or text.isspace():
         return pd.DataFrame(columns=names)
-    if longer_first_row:
-        # The parsers take their width from the first row and silently drop the extra fields of
-        # a longer one. A blank row as wide as the header goes first, so that the longer row is
-        # skipped like any other with extra fields; it is removed after parsing.
-        text = '""' + delimiter * (len(names) - 1) + "\n" + text
-    # Bytes: the parsers read them without the copy that a StringIO of a long text costs.
-    content = io.BytesIO(text.encode("utf-8"))
     options = {
         "sep": delimiter,
         "header": None,
@@ -466,34 +481,41 @@ def _parse_text(
         "keep_default_na": False,
         "na_values": [""],
         "skipinitialspace": True,
-        "nrows": MAX_ROWS + 1 + longer_first_row,
+        "nrows": MAX_ROWS + 1,
         "encoding": "utf-8",
     }
-    try:
-        df = pd.read_csv(content, engine="c", low_memory=False, **options)
-    except pd.errors.ParserError:
-        content.seek(0)
-        df = _parse_irregular(content, text.count('"') % 2 == 1, options, source, notes)
-    return df.iloc[1:].reset_index(drop=True) if longer_first_row else df
+    if not longer_first_row:
+        # Bytes: the parser reads them without the copy that a StringIO of a long text costs.
+        try:
+            return pd.read_csv(io.BytesIO(text.encode()), engine="c", low_memory=False, **options)
+        except pd.errors.ParserError:
+            pass
+    return _parse_irregular(text, options, source, notes)
 
 
-def _parse_irregular(
-    content: io.BytesIO, quotes_literal: bool, options: dict, source: str, notes: list[str]
-) -> pd.DataFrame:
+def _parse_irregular(text: str, options: dict, source: str, notes: list[str]) -> pd.DataFrame:
     """Parse text with lines with extra fields, or with an unmatched quote.
 
     The C parser cannot skip and count such lines without emitting warnings, so the slower
-    Python parser does; it would silently swallow the rest of the file at an unmatched quote,
-    hence quotes are read as plain text then.
+    Python parser does. It would silently swallow the rest of the file at an unmatched quote,
+    so quotes are read as plain text then.
     """
+    quotes_literal = text.count('"') % 2 == 1
+    # The parsers take their width from the first row, silently dropping the extra fields of
+    # a longer one: a blank row as wide as the header goes first, and is removed after parsing.
+    blank = '""' + options["sep"] * (len(options["names"]) - 1) + "\n"
     skipped: list[list[str]] = []
     try:
-        df = pd.read_csv(
-            content,
-            engine="python",
-            quoting=csv.QUOTE_NONE if quotes_literal else csv.QUOTE_MINIMAL,
-            on_bad_lines=skipped.append,  # returns None: the line is dropped
-            **options,
+        df = (
+            pd.read_csv(
+                io.BytesIO((blank + text).encode()),
+                engine="python",
+                quoting=csv.QUOTE_NONE if quotes_literal else csv.QUOTE_MINIMAL,
+                on_bad_lines=skipped.append,  # returns None: the line is dropped
+                **{**options, "nrows": options["nrows"] + 1},
+            )
+            .iloc[1:]
+            .reset_index(drop=True)
         )
     except (pd.errors.ParserError, csv.Error) as exc:
         raise DataError(
@@ -502,7 +524,7 @@ def _parse_irregular(
         ) from exc
     if quotes_literal:
         notes.append('The file has an unmatched quote character ("); read quotes as plain text.')
-        for name in df.columns[[pd.api.types.is_string_dtype(t) for t in df.dtypes]]:
+        for name in _text_columns(df):
             df[name] = df[name].str.strip('" ')
     if skipped:
         notes.append(
@@ -512,15 +534,19 @@ def _parse_irregular(
     return df
 
 
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    # Judged by the values: an object column may hold numbers too big for int64, say.
+    return [name for name in df.columns if pd.api.types.is_string_dtype(df[name])]
+
+
 def _number_masks(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which cells of a frame of strings are numbers with '.' and with ',' as the decimal mark."""
-    # astype: on a frame without rows, apply returns the strings unchanged.
-    return tuple(
-        frame.apply(lambda column, mark=mark: column.str.fullmatch(_NUMBER[mark], na=False)).astype(
-            bool
-        )
+    dot, comma = (
+        frame.apply(lambda column, pattern=_NUMBER[mark]: column.str.fullmatch(pattern, na=False))
         for mark in ".,"
     )
+    # astype: on a frame without rows, apply returns the strings unchanged.
+    return dot.astype(bool), comma.astype(bool)
 
 
 def _decimal_mark(dot: pd.DataFrame, comma: pd.DataFrame, *, prefer_comma: bool) -> str:
@@ -595,7 +621,7 @@ def _finish(
     df: pd.DataFrame, decimal: str, source: str, notes: list[str], unnamed: set[str]
 ) -> pd.DataFrame:
     """Drop empty rows and columns, read numbers stored as text, clear inf and overflow."""
-    for name in df.columns[[pd.api.types.is_string_dtype(t) for t in df.dtypes]]:
+    for name in _text_columns(df):
         stripped = df[name].str.strip()
         df[name] = stripped.mask(stripped.eq(""))
     empty_rows = df.isna().all(axis=1)
@@ -769,8 +795,8 @@ def prepare(
         )
     if not columns:
         raise DataError("No columns are chosen. Choose at least one numeric column to cluster.")
-    for name in [*columns, *([label_column] if label_column is not None else [])]:
-        if name not in df.columns:
+    for name in [*columns, label_column]:
+        if name is not None and name not in df.columns:
             raise DataError(f"There is no column '{name}' in the table. Choose an existing column.")
     repeated = [name for name, n in Counter(columns).items() if n > 1]
     if repeated:
@@ -789,8 +815,8 @@ def prepare(
             )
     if len(df) < 2:
         raise DataError(
-            f"The table has {len(df)} row{'s' * (len(df) != 1)}; at least 2 are needed to fit "
-            "a mixture. Load a table with more rows."
+            f"The table has {_count(len(df), 'row')}; at least 2 are needed to fit a mixture. "
+            "Load a table with more rows."
         )
     raw = df[columns].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     notes: list[str] = []
@@ -834,7 +860,7 @@ def prepare(
             center, scale = raw.min(axis=0), np.ptp(raw, axis=0)
         else:
             center, scale = np.zeros(raw.shape[1]), np.ones(raw.shape[1])
-        # Constant columns, and spreads that underflow (values near 1e-300), keep their scale.
+        # Constant columns, and spreads that underflow to 0 (values near 1e-300), get scale 1.
         scale[constant | (scale == 0)] = 1.0
         X = np.ascontiguousarray((raw - center) / scale)
     broken = ~(np.isfinite(X).all(axis=0) & np.isfinite(center) & np.isfinite(scale))

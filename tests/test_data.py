@@ -255,23 +255,23 @@ def test_xlsx_with_units_row_and_blank_cells():
 
 
 @pytest.mark.parametrize(
-    ("name", "shape"),
+    ("name", "shape", "n_numeric"),
     [
-        ("iris", (150, 5)),
-        ("wine", (178, 14)),
-        ("penguins", (344, 8)),
-        ("faithful", (272, 2)),
-        ("blobs", (600, 3)),
+        ("iris", (150, 5), 4),
+        ("wine", (178, 14), 13),
+        ("penguins", (344, 8), 5),
+        ("faithful", (272, 2), 2),
+        ("blobs", (600, 3), 2),
     ],
 )
-def test_samples(name, shape):
+def test_samples(name, shape, n_numeric):
     df, report = load_sample(name)
     assert df.shape == shape == (report.n_rows, report.n_columns)
+    assert len(report.numeric_columns) == n_numeric
     assert report.file_format == "sample" and report.source == name
     label = SAMPLES[name].label_column
     if label is not None:
-        assert label in df.columns and label not in report.numeric_columns
-    assert len(report.numeric_columns) == shape[1] - (label is not None) - (name == "penguins") * 2
+        assert label in report.other_columns
 
 
 def test_sample_labels():
