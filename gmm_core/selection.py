@@ -1,0 +1,831 @@
+"""Model selection and diagnostics: how many components, why EM stopped, how far to trust it.
+
+Four questions, one group of functions each:
+
+* **How many components, which covariance model?** :func:`sweep` fits every K from 1 to a
+  maximum for each covariance type and tabulates BIC, AIC and ICL (:func:`icl`).
+* **Did the restarts agree?** :func:`distinct_optima` groups the restarts of one fit by the
+  local optimum they reached.
+* **Why did EM stop there?** :func:`stopping_rules` says at which iteration scikit-learn's
+  rule, mclust's rule and a total-log-likelihood rule would have stopped the same run.
+* **Did a component degenerate?** :func:`degeneracy_events` finds the iterations at which a
+  component lost its weight or collapsed to the ``reg_covar`` floor, and
+  :func:`degeneracy_advice` says in plain words what to do about it.
+
+Sign convention
+---------------
+Every criterion here is in scikit-learn's sign: **lower is better**.
+
+* ``BIC = -2 log L + p log n``, ``AIC = -2 log L + 2 p`` with ``log L`` the *total*
+  log-likelihood and ``p`` the number of free parameters (:meth:`MixtureParams.n_parameters`).
+* ``ICL = BIC + 2 * sum_i -log z_i,MAP(i)``: BIC plus twice the entropy of the hard
+  classification, so it is never below BIC and penalises overlapping components.
+
+R's mclust reports the same quantities with the opposite sign (higher is better):
+``mclust BIC = -(our BIC)`` and ``mclust ICL = -(our ICL)``. The parameter counts coincide
+for the four models both packages share (:data:`MCLUST_MODEL_NAMES`), so the numbers are
+directly comparable once the sign is flipped. For Old Faithful (raw data), mclust's summary
+of its best model reads "EEE, 3 components: log-likelihood -1126.326, df 11, BIC -2314.316,
+ICL -2357.824"; our tied, K = 3 fit reaches -1126.316, BIC 2314.30 and ICL 2358.4
+(mclust stops a little earlier, on a flat ridge where the classification still moves).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+
+from .compare import match_components
+from .em import FitHistory, Snapshot, e_step
+from .init import INIT_METHODS
+from .model import GaussianMixtureEM
+from .params import COVARIANCE_TYPES, MixtureParams, check_covariance_type
+
+#: The criteria of the sweep, all in scikit-learn's sign: lower is better.
+SELECTION_CRITERIA: tuple[str, ...] = ("bic", "aic", "icl")
+
+#: One sentence for the UI next to every criterion plot.
+DIRECTION_NOTE = (
+    "Lower is better for BIC, AIC and ICL here (scikit-learn's sign). R's mclust reports the "
+    "same numbers with the opposite sign, where higher is better: mclust's BIC = -(this BIC)."
+)
+
+#: mclust's names of the four covariance models that scikit-learn offers.
+MCLUST_MODEL_NAMES: dict[str, str] = {
+    "full": "VVV",
+    "tied": "EEE",
+    "diag": "VVI",
+    "spherical": "VII",
+}
+
+#: Largest K a sweep accepts: beyond it a sweep takes long and the plots say nothing new.
+MAX_SWEEP_COMPONENTS = 20
+
+#: mclust's default relative tolerance of EM (``emControl(tol = c(1e-5, ...))``).
+MCLUST_DEFAULT_TOL = 1e-5
+
+#: A weight below this counts as vanishing even when it still carries a point or more, so
+#: that a large data set's near-empty components are seen too (n * weight < 1 covers small n).
+DEFAULT_WEIGHT_FLOOR = 1e-3
+
+#: ``DegeneracyEvent.component`` for the one covariance that 'tied' components share.
+ALL_COMPONENTS = -1
+
+VANISHING_WEIGHT = "vanishing weight"
+COVARIANCE_FLOOR = "covariance at the reg_covar floor"
+
+#: Two restarts are the same local optimum only if every matched pair of components is at
+#: most this Bhattacharyya distance apart (overlap coefficient exp(-0.01) > 0.99).
+SAME_OPTIMUM_BHATTACHARYYA = 1e-2
+
+
+# --------------------------------------------------------------------------- criteria
+def classification_entropy(resp: np.ndarray) -> float:
+    """Entropy of the hard (MAP) classification: ``sum_i -log resp[i, argmax_k resp[i, k]]``.
+
+    This is mclust's ICL penalty (Biernacki, Celeux and Govaert 2000, as ``icl.Mclust``
+    computes it): zero when every point belongs to one component with certainty, and up to
+    ``n log K`` when no point can be told apart. The *soft* entropy
+    ``-sum_ik resp_ik log resp_ik`` (McLachlan and Peel's "ICL-BIC") is another choice; it
+    is never smaller than this one, and it is not used here so that our ICL matches mclust's.
+
+    Parameters
+    ----------
+    resp : ndarray of shape (n_samples, n_components)
+        Responsibilities; each row sums to one.
+
+    Returns
+    -------
+    float
+        Non-negative.
+    """
+    resp = np.asarray(resp, dtype=float)
+    if resp.ndim != 2 or resp.shape[0] == 0:
+        raise ValueError(
+            f"resp must be a non-empty 2-D array (n_samples, n_components); got {resp.shape}."
+        )
+    top = resp.max(axis=1)
+    with np.errstate(divide="ignore"):
+        return float(-np.log(top).sum())
+
+
+def icl(model: GaussianMixtureEM, X: np.ndarray) -> float:
+    """Integrated completed likelihood, mclust's definition in scikit-learn's sign.
+
+    ``ICL = BIC + 2 * sum_i -log z_i,MAP(i)`` where ``z`` are the responsibilities of the
+    fitted model on ``X`` and ``MAP(i)`` the most likely component of row i. Lower is better;
+    mclust's ICL is ``-(this value)``.
+
+    Parameters
+    ----------
+    model : GaussianMixtureEM
+        Fitted (scikit-learn's ``GaussianMixture`` works too: only ``bic`` and
+        ``predict_proba`` are used).
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    float
+    """
+    return float(model.bic(X)) + 2.0 * classification_entropy(model.predict_proba(X))
+
+
+def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
+    """Free parameters of a mixture, as scikit-learn (and mclust) count them for BIC.
+
+    Needed for the rows of fits that failed, which have no :class:`MixtureParams` to ask.
+    """
+    k, d = n_components, n_features
+    cov = {
+        "full": k * d * (d + 1) // 2,
+        "tied": d * (d + 1) // 2,
+        "diag": k * d,
+        "spherical": k,
+    }[check_covariance_type(covariance_type)]
+    return cov + k * d + k - 1
+
+
+def _criteria(params: MixtureParams, X: np.ndarray) -> dict[str, float]:
+    # One E-step serves all three criteria; the ICL term uses log responsibilities directly,
+    # which avoids exp-then-log of the responsibilities.
+    log_prob, log_resp = e_step(X, params)
+    n = X.shape[0]
+    total = float(log_prob.sum())
+    p = params.n_parameters()
+    bic = -2.0 * total + p * math.log(n)
+    return {
+        "bic": bic,
+        "aic": -2.0 * total + 2.0 * p,
+        "icl": bic + 2.0 * float(-log_resp.max(axis=1).sum()),
+        "log_likelihood": total / n,
+        "n_parameters": p,
+    }
+
+
+# --------------------------------------------------------------------------- the sweep
+TABLE_COLUMNS: tuple[str, ...] = (
+    "covariance_type",
+    "n_components",
+    "bic",
+    "aic",
+    "icl",
+    "log_likelihood",
+    "n_parameters",
+    "converged",
+    "n_iter",
+    "error",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """Criteria of every (covariance type, K) model of a sweep.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (covariance_type, n_components), in sweep order, with the columns
+        :data:`TABLE_COLUMNS`: ``bic``, ``aic``, ``icl`` (lower is better), ``log_likelihood``
+        (mean per sample), ``n_parameters``, ``converged`` (the kept restart met ``tol``),
+        ``n_iter`` (nullable integer), ``error`` ("" when the fit succeeded; otherwise the
+        message, and the criteria are NaN).
+    models : dict of (str, int) to GaussianMixtureEM
+        The fitted models by ``(covariance_type, n_components)``; empty when the sweep ran
+        with ``keep_models=False``, and without the failed fits.
+    """
+
+    table: pd.DataFrame
+    models: dict[tuple[str, int], GaussianMixtureEM] = field(default_factory=dict)
+
+    def best(self, criterion: str = "bic") -> pd.Series:
+        """The row with the lowest ``criterion``, ignoring failed fits.
+
+        Ties go to the earlier row (covariance types in sweep order, then smaller K).
+
+        Raises
+        ------
+        ValueError
+            For an unknown criterion, or when no fit succeeded.
+        """
+        column = _check_criterion(criterion)
+        ok = self.table[column].notna()
+        if not ok.any():
+            raise ValueError("No model of the sweep could be fitted; see the 'error' column.")
+        return self.table.loc[self.table.loc[ok, column].idxmin()]
+
+    def criterion_table(self, criterion: str = "bic") -> pd.DataFrame:
+        """``criterion`` as a K x covariance-type table (one line per covariance type to plot).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``n_components``, one column per covariance type in sweep order; NaN for
+            failed fits.
+        """
+        column = _check_criterion(criterion)
+        wide = self.table.pivot(index="n_components", columns="covariance_type", values=column)
+        return wide[list(dict.fromkeys(self.table["covariance_type"]))]
+
+
+def _check_criterion(criterion: str) -> str:
+    if criterion not in SELECTION_CRITERIA:
+        raise ValueError(
+            f"criterion must be one of {', '.join(SELECTION_CRITERIA)}; got {criterion!r}."
+        )
+    return criterion
+
+
+def _check_number(name: str, value, low: float, *, integer: bool) -> None:
+    kind = numbers.Integral if integer else numbers.Real
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kind)
+        or not math.isfinite(value)
+        or value < low
+    ):
+        what = "an integer" if integer else "a finite number"
+        raise ValueError(f"{name} must be {what} >= {low}; got {value!r}.")
+
+
+def _as_data(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"X must be a non-empty 2-D array (n_samples, n_features); got shape {X.shape}."
+        )
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinity; drop or impute those rows first.")
+    return X
+
+
+def sweep(
+    X: np.ndarray,
+    max_components: int,
+    *,
+    covariance_types: Sequence[str] = COVARIANCE_TYPES,
+    n_init: int = 3,
+    random_state: int = 42,
+    reg_covar: float = 1e-6,
+    tol: float = 1e-3,
+    max_iter: int = 200,
+    init_params: str = "kmeans",
+    keep_models: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> SweepResult:
+    """Fit K = 1 .. ``max_components`` for each covariance type and tabulate the criteria.
+
+    Every model is fitted with the same integer ``random_state``, so one cell of the table
+    can be reproduced on its own (``GaussianMixtureEM(K, covariance_type=..., n_init=...,
+    random_state=...)``) and does not depend on which other cells were swept.
+
+    A fit that fails (a covariance that stops being positive definite, typically from
+    duplicated rows or more components than distinct points) does not stop the sweep: its
+    row keeps the message in ``error`` and NaN criteria. Fits that reach ``max_iter``
+    without converging are kept, with ``converged=False``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Already scaled as the user chose: BIC differences between covariance types depend on
+        the scaling only for 'spherical' (and 'diag' under rotations).
+    max_components : int
+        From 1 to ``min(20, n_samples)``.
+    covariance_types : sequence of {'full', 'tied', 'diag', 'spherical'}
+    n_init : int, default 3
+        Restarts per model; each model keeps its best restart.
+    random_state : int, default 42
+    reg_covar, tol, max_iter, init_params
+        As in :class:`GaussianMixtureEM` (``tol`` on the mean log-likelihood).
+    keep_models : bool, default True
+        Keep the fitted models (with their histories) in :attr:`SweepResult.models`.
+    progress : callable, optional
+        ``progress(done, total, label)`` after each model, ``label`` like "full, K = 3".
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments (checked before any fit).
+
+    Notes
+    -----
+    ``tol`` can change the answer. On raw Old Faithful with ``tol=1e-3`` the tied, K = 3
+    fit stops on a slow climb (BIC 2342.1), so full, K = 2 wins (2322.2); with ``tol=1e-6``
+    it reaches its optimum (2314.3) and wins, as in mclust. Standardised data happen to
+    start that fit closer and reach 825.3 (the same optimum, shifted by
+    ``2 n log(s_1 s_2)``) with the default tol. :func:`stopping_rules` shows such stalls.
+    """
+    X = _as_data(X)
+    n, d = X.shape
+    limit = min(MAX_SWEEP_COMPONENTS, n)
+    if (
+        isinstance(max_components, bool)
+        or not isinstance(max_components, numbers.Integral)
+        or not 1 <= max_components <= limit
+    ):
+        raise ValueError(
+            f"max_components must be an integer from 1 to {limit} (at most "
+            f"{MAX_SWEEP_COMPONENTS}, and at most the number of rows, {n}); "
+            f"got {max_components!r}."
+        )
+    if isinstance(covariance_types, str):
+        covariance_types = (covariance_types,)
+    types = tuple(covariance_types)
+    unknown = [t for t in types if t not in COVARIANCE_TYPES]
+    if not types or unknown or len(set(types)) != len(types):
+        raise ValueError(
+            f"covariance_types must be distinct values among {', '.join(COVARIANCE_TYPES)}; "
+            f"got {list(types)!r}."
+        )
+    if init_params not in INIT_METHODS:
+        raise ValueError(
+            f"init_params must be one of {', '.join(INIT_METHODS)}; got {init_params!r}."
+        )
+    _check_number("n_init", n_init, 1, integer=True)
+    _check_number("max_iter", max_iter, 1, integer=True)
+    _check_number("tol", tol, 0.0, integer=False)
+    _check_number("reg_covar", reg_covar, 0.0, integer=False)
+
+    rows: list[dict] = []
+    models: dict[tuple[str, int], GaussianMixtureEM] = {}
+    total = len(types) * int(max_components)
+    done = 0
+    for covariance_type in types:
+        for k in range(1, int(max_components) + 1):
+            model = GaussianMixtureEM(
+                k,
+                covariance_type=covariance_type,
+                n_init=n_init,
+                random_state=random_state,
+                reg_covar=reg_covar,
+                tol=tol,
+                max_iter=max_iter,
+                init_params=init_params,
+            )
+            row: dict = {"covariance_type": covariance_type, "n_components": k}
+            try:
+                with warnings.catch_warnings():
+                    # Non-convergence is a column of the table, not a warning per cell; the
+                    # k-means start also warns when there are fewer distinct points than K.
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.fit(X)
+            except ValueError as exc:
+                # Arguments were checked above, so what is left depends on the data:
+                # degenerate covariances (DegenerateCovarianceError is a ValueError).
+                row.update(
+                    bic=np.nan,
+                    aic=np.nan,
+                    icl=np.nan,
+                    log_likelihood=np.nan,
+                    n_parameters=n_parameters(covariance_type, k, d),
+                    converged=False,
+                    n_iter=pd.NA,
+                    error=str(exc) or type(exc).__name__,
+                )
+            else:
+                row.update(_criteria(model.history_.snapshots[-1].params, X))
+                row.update(converged=bool(model.converged_), n_iter=model.n_iter_, error="")
+                if keep_models:
+                    models[(covariance_type, k)] = model
+            rows.append(row)
+            done += 1
+            if progress is not None:
+                progress(done, total, f"{covariance_type}, K = {k}")
+
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table = table.astype(
+        {
+            "covariance_type": str,
+            "n_components": int,
+            "bic": float,
+            "aic": float,
+            "icl": float,
+            "log_likelihood": float,
+            "n_parameters": int,
+            "converged": bool,
+            "n_iter": "Int64",
+            "error": str,
+        }
+    )
+    return SweepResult(table, models)
+
+
+# --------------------------------------------------------------------------- restarts
+@dataclass(frozen=True)
+class LocalOptimum:
+    """A local optimum that one or more restarts of a fit reached.
+
+    Attributes
+    ----------
+    log_likelihood : float
+        Final mean per-sample log-likelihood, the highest among the runs that reached it.
+    runs : tuple of int
+        Indices into ``history_.runs`` of the restarts that reached it, ascending.
+    converged : bool
+        Every one of those runs met the tolerance. If not, the "optimum" is only where
+        ``max_iter`` cut the runs off.
+    """
+
+    log_likelihood: float
+    runs: tuple[int, ...]
+    converged: bool = True
+
+    @property
+    def count(self) -> int:
+        """How many restarts reached this optimum."""
+        return len(self.runs)
+
+
+def _same_optimum(a: Snapshot, b: Snapshot, ll_tolerance: float, max_bhattacharyya: float) -> bool:
+    if abs(a.log_likelihood - b.log_likelihood) > ll_tolerance:
+        return False
+    matching = match_components(a.params, b.params, cost="bhattacharyya")
+    pairs = matching.cost[np.arange(len(matching.partner)), matching.partner]
+    return bool(np.all(pairs <= max_bhattacharyya))
+
+
+def distinct_optima(
+    model: GaussianMixtureEM,
+    *,
+    rtol: float = 1e-6,
+    atol: float | None = None,
+    max_bhattacharyya: float = SAME_OPTIMUM_BHATTACHARYYA,
+) -> list[LocalOptimum]:
+    """Group the restarts of a fit by the local optimum they ended at, best first.
+
+    Two restarts reached the same optimum when both hold:
+
+    * their final mean log-likelihoods differ by at most ``rtol * max(|L_a|, |L_b|) + atol``.
+      ``atol`` defaults to the fit's ``tol``: a run stops once an iteration gains less than
+      ``tol``, so runs converging to the same optimum stop a little apart, by up to about
+      ``tol`` (more on slow, flat stretches, which then show up as separate entries);
+    * their components match one to one (optimal matching, as in
+      :func:`gmm_core.compare.match_components`) with every matched pair at most
+      ``max_bhattacharyya`` apart. The log-likelihood alone cannot tell apart different
+      solutions of equal fit, as symmetric data produce (two blobs of four split left/right
+      or top/bottom); the matching makes the comparison blind to the order of components.
+
+    Runs are taken from the best final log-likelihood down, and each joins the first group
+    whose best run it matches (comparing with the group's best run, not its last member,
+    keeps a chain of small differences from merging far-apart solutions).
+
+    Parameters
+    ----------
+    model : GaussianMixtureEM
+        Fitted; ``model.history_.runs`` holds its ``n_init`` restarts.
+    rtol : float, default 1e-6
+    atol : float, optional
+        Absolute tolerance on the mean log-likelihood; the model's ``tol`` by default.
+    max_bhattacharyya : float, default 0.01
+
+    Returns
+    -------
+    list of LocalOptimum
+        Sorted by log-likelihood, highest first; the counts add up to the number of runs.
+    """
+    runs = model.history_.runs
+    finals = [run[-1] for run in runs]
+    tolerance_abs = float(model.tol) if atol is None else float(atol)
+    order = sorted(range(len(runs)), key=lambda r: -finals[r].log_likelihood)
+    groups: list[list[int]] = []
+    for r in order:
+        for group in groups:
+            head = finals[group[0]]
+            scale = max(abs(head.log_likelihood), abs(finals[r].log_likelihood))
+            if _same_optimum(head, finals[r], rtol * scale + tolerance_abs, max_bhattacharyya):
+                group.append(r)
+                break
+        else:
+            groups.append([r])
+    return [
+        LocalOptimum(
+            log_likelihood=float(finals[group[0]].log_likelihood),
+            runs=tuple(sorted(group)),
+            converged=all(finals[r].converged for r in group),
+        )
+        for group in groups
+    ]
+
+
+# --------------------------------------------------------------------------- stopping rules
+SKLEARN_RULE = "scikit-learn: |ΔL̄| < tol"
+MCLUST_RULE = "mclust: |ΔL| / (1 + |L|) ≤ tol"
+TOTAL_RULE = "total log-likelihood: |Δ(nL̄)| < tol"
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    """Where one stopping rule would have ended a recorded EM run.
+
+    Attributes
+    ----------
+    name : str
+        The rule as a formula (``L̄`` mean, ``L = n L̄`` total log-likelihood).
+    description : str
+        One plain sentence.
+    iteration : int or None
+        The snapshot whose parameters the rule would have returned (the iteration numbering
+        of the history: 0 is the start, j the parameters after the j-th M-step); None when
+        the rule does not fire within the recorded run.
+    """
+
+    name: str
+    description: str
+    iteration: int | None
+
+
+def _check_log_likelihoods(log_likelihoods: np.ndarray) -> np.ndarray:
+    values = np.asarray(log_likelihoods, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(
+            f"log_likelihoods must be a 1-D array (one value per snapshot); got {values.shape}."
+        )
+    return values
+
+
+def stopping_statistics(log_likelihoods: np.ndarray, n_samples: int) -> pd.DataFrame:
+    """What each stopping rule measures at every snapshot of a run.
+
+    Parameters
+    ----------
+    log_likelihoods : ndarray of shape (T,)
+        ``L̄[j]``, the mean log-likelihood of snapshot j (j = 0 the start).
+    n_samples : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        T rows indexed by iteration j, with NaN at j = 0:
+
+        * ``mean_change`` = ``|L̄[j] - L̄[j-1]|`` (scikit-learn's quantity),
+        * ``relative_change`` = ``|L[j] - L[j-1]| / (1 + |L[j]|)`` with ``L = n L̄`` (mclust's),
+        * ``total_change`` = ``n |L̄[j] - L̄[j-1]|``.
+
+        scikit-learn's rule compares row j with tol and, if it fires, stops at j + 1;
+        mclust's stops at j (see :func:`stopping_rules`).
+    """
+    values = _check_log_likelihoods(log_likelihoods)
+    _check_number("n_samples", n_samples, 1, integer=True)
+    change = np.full(values.shape, np.nan)
+    change[1:] = np.abs(np.diff(values))
+    total = n_samples * values
+    relative = np.full(values.shape, np.nan)
+    relative[1:] = np.abs(np.diff(total)) / (1.0 + np.abs(total[1:]))
+    return pd.DataFrame(
+        {
+            "mean_change": change,
+            "relative_change": relative,
+            "total_change": n_samples * change,
+        },
+        index=pd.RangeIndex(len(values), name="iteration"),
+    )
+
+
+def _first(mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else None
+
+
+def stopping_rules(log_likelihoods: np.ndarray, n_samples: int, tol: float) -> list[StoppingRule]:
+    """At which iteration three stopping rules would have ended this run.
+
+    ``L̄[j]`` is the mean log-likelihood of snapshot j (j = 0 the start, j the parameters after
+    the j-th M-step) and ``L[j] = n L̄[j]`` the total. Best applied to a run recorded with
+    ``tol=0`` and a generous ``max_iter``, so that every rule can fire within it.
+
+    * **scikit-learn** (``GaussianMixture``, and :func:`gmm_core.em.em_iterations`): after
+      the M-step of iteration j it compares the last two lower bounds, which are the
+      log-likelihoods of the two previous snapshots, and stops when
+      ``|L̄[j-1] - L̄[j-2]| < tol`` (``L̄[-1] = -inf``), keeping snapshot j. So its iteration
+      is the smallest ``j >= 2`` with ``|L̄[j-1] - L̄[j-2]| < tol``, and equals the ``n_iter_``
+      of a fit with that ``tol``.
+    * **mclust** (the Fortran ``me*`` routines): M-step, then E-step computing the total
+      log-likelihood ``hood``; ``err = |hold - hood| / (1 + |hood|)``; stop when
+      ``err <= tol`` and keep the parameters just scored (``hold`` starts at a huge value,
+      so its first iteration never stops). mclust's first M-step, from the starting
+      classification, produces what our snapshot 0 is, so here its iteration is the
+      smallest ``j >= 1`` with ``|L[j] - L[j-1]| / (1 + |L[j]|) <= tol``. mclust itself
+      would count that as iteration j + 1. Its default tol is 1e-5
+      (:data:`MCLUST_DEFAULT_TOL`).
+    * **total log-likelihood**: scikit-learn's rule and indexing on ``L`` instead of ``L̄``:
+      the smallest ``j >= 2`` with ``n |L̄[j-1] - L̄[j-2]| < tol``. It is n times stricter,
+      so it does not get easier to satisfy as the data set grows.
+
+    Parameters
+    ----------
+    log_likelihoods : ndarray of shape (T,)
+        Mean log-likelihood per snapshot, e.g. ``FitHistory.log_likelihoods``.
+    n_samples : int
+    tol : float
+        The same tolerance for all three rules (they measure different things, so the same
+        number is lenient for one and strict for another: that is the point of the display).
+
+    Returns
+    -------
+    list of StoppingRule
+        scikit-learn's, mclust's, the total rule, in that order. ``iteration`` is None when
+        the rule does not fire at or before the last recorded snapshot.
+    """
+    _check_number("tol", tol, 0.0, integer=False)
+    stats = stopping_statistics(log_likelihoods, n_samples)
+    # scikit-learn's check after M-step j looks at the change recorded at snapshot j - 1.
+    lagged_mean = stats["mean_change"].shift(1).to_numpy()
+    lagged_total = stats["total_change"].shift(1).to_numpy()
+    sklearn_iter = _first(lagged_mean < tol)
+    mclust_iter = _first(stats["relative_change"].to_numpy() <= tol)
+    total_iter = _first(lagged_total < tol)
+    return [
+        StoppingRule(
+            SKLEARN_RULE,
+            "scikit-learn stops when the mean log-likelihood per point has changed by less "
+            "than tol, after one more M-step, and keeps those parameters.",
+            sklearn_iter,
+        ),
+        StoppingRule(
+            MCLUST_RULE,
+            "mclust stops as soon as the total log-likelihood changes by at most tol relative "
+            "to its size and keeps the parameters it has just scored.",
+            mclust_iter,
+        ),
+        StoppingRule(
+            TOTAL_RULE,
+            "Like scikit-learn's rule but on the total log-likelihood, so it is n times "
+            "stricter and does not get easier as the data set grows.",
+            total_iter,
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- degeneracy
+@dataclass(frozen=True)
+class DegeneracyEvent:
+    """The first iteration of an episode in which a component degenerated.
+
+    Attributes
+    ----------
+    iteration : int
+    component : int
+        :data:`ALL_COMPONENTS` (-1) for the shared covariance of a 'tied' model.
+    kind : str
+        :data:`VANISHING_WEIGHT` or :data:`COVARIANCE_FLOOR`.
+    detail : str
+        Plain words with the numbers.
+    """
+
+    iteration: int
+    component: int
+    kind: str
+    detail: str
+
+
+def _snapshots_of(
+    history: FitHistory | Sequence[Snapshot], run: int | None
+) -> tuple[Sequence[Snapshot], int | None]:
+    if isinstance(history, FitHistory):
+        snapshots = history.snapshots if run is None else history.runs[run]
+        return snapshots, history.n_samples
+    if run is not None:
+        raise ValueError("run can only be chosen when history is a FitHistory.")
+    return tuple(history), None
+
+
+def degeneracy_events(
+    history: FitHistory | Sequence[Snapshot],
+    reg_covar: float,
+    *,
+    weight_floor: float | None = None,
+    floor_factor: float = 10.0,
+    run: int | None = None,
+) -> list[DegeneracyEvent]:
+    """Iterations at which a component lost its weight or collapsed onto the covariance floor.
+
+    * **vanishing weight**: the component carries less than one data point's worth of
+      responsibility (``n * weight < 1``, the snapshot's ``empty_components``) or its weight
+      is below ``weight_floor`` (default :data:`DEFAULT_WEIGHT_FLOOR` = 1e-3, which matters
+      for n > 1000).
+    * **covariance at the reg_covar floor**: the smallest eigenvalue of the component's
+      covariance is at most ``floor_factor * reg_covar``, i.e. its spread in some direction
+      is (almost) nothing but the regularisation: it sits on one point, or a line or plane
+      of the data. With ``reg_covar = 0`` this cannot be seen before the fit fails.
+
+    Only the first iteration of each episode of a (component, kind) is reported, so a
+    component that stays degenerate for 80 iterations is one event, and one that recovers and
+    degenerates again is two. A starting point whose weights do not sum to one (the
+    single-point starts 'random_from_data' and 'k-means++' put each component on one row,
+    with weight 1/n and covariance ``reg_covar * I``, by construction) is skipped.
+
+    Parameters
+    ----------
+    history : FitHistory or sequence of Snapshot
+        A FitHistory's kept run (or ``run``), or one run's snapshots. Only a FitHistory knows
+        n, to put the weight in points.
+    reg_covar : float
+        The ``reg_covar`` of the fit.
+    weight_floor : float, optional
+    floor_factor : float, default 10
+    run : int, optional
+        Which restart of a FitHistory; its kept run by default.
+
+    Returns
+    -------
+    list of DegeneracyEvent
+        By iteration, then component.
+    """
+    _check_number("reg_covar", reg_covar, 0.0, integer=False)
+    _check_number("floor_factor", floor_factor, 0.0, integer=False)
+    floor_weight = DEFAULT_WEIGHT_FLOOR if weight_floor is None else float(weight_floor)
+    snapshots, n = _snapshots_of(history, run)
+    floor = floor_factor * reg_covar
+    events: list[DegeneracyEvent] = []
+    ongoing: set[tuple[int, str]] = set()
+    for snap in snapshots:
+        params = snap.params
+        weights = params.weights
+        if snap.iteration == 0 and not math.isclose(float(weights.sum()), 1.0, rel_tol=1e-6):
+            continue
+        now: dict[tuple[int, str], str] = {}
+        for k, w in enumerate(weights):
+            if k in snap.empty_components or w < floor_weight:
+                points = f" (about {w * n:.2g} of {n} points)" if n is not None else ""
+                now[(k, VANISHING_WEIGHT)] = (
+                    f"Component {k}'s weight fell to {w:.2g}{points} at iteration "
+                    f"{snap.iteration}: it explains (almost) no data."
+                )
+        covariances = params.full_covariances()
+        tied = params.covariance_type == "tied"
+        smallest = np.linalg.eigvalsh(covariances[:1] if tied else covariances)[:, 0]
+        for k, value in enumerate(smallest):
+            if value <= floor:
+                who = "The shared covariance" if tied else f"Component {k}'s covariance"
+                now[(ALL_COMPONENTS if tied else k, COVARIANCE_FLOOR)] = (
+                    f"{who} reached the reg_covar floor at iteration {snap.iteration}: its "
+                    f"smallest variance is {value:.3g}, at most {floor_factor:g} × reg_covar "
+                    f"= {floor:.3g}, so it has shrunk onto a single point or a line of the "
+                    "data (duplicated rows, for instance)."
+                )
+        for key, detail in now.items():
+            if key not in ongoing:
+                events.append(DegeneracyEvent(snap.iteration, key[0], key[1], detail))
+        ongoing = set(now)
+    return sorted(events, key=lambda e: (e.iteration, e.component, e.kind))
+
+
+def _component_list(components: Sequence[int]) -> str:
+    names = [str(c) for c in components]
+    joined = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"component{'s' if len(names) > 1 else ''} {joined}"
+
+
+def degeneracy_advice(events: Sequence[DegeneracyEvent]) -> str | None:
+    """One plain paragraph: what degenerated, why it matters, and what to try.
+
+    Parameters
+    ----------
+    events : sequence of DegeneracyEvent
+        As :func:`degeneracy_events` returns them.
+
+    Returns
+    -------
+    str or None
+        None when there is nothing to report.
+    """
+    if not events:
+        return None
+    vanishing = sorted({e.component for e in events if e.kind == VANISHING_WEIGHT})
+    collapsed = sorted({e.component for e in events if e.kind == COVARIANCE_FLOOR})
+    first = min(e.iteration for e in events)
+    happened = []
+    if vanishing:
+        they = "it explains" if len(vanishing) == 1 else "they explain"
+        happened.append(
+            f"the weight of {_component_list(vanishing)} fell to (almost) nothing, so {they} "
+            "(almost) no data point: the data support fewer components"
+        )
+    if collapsed:
+        whose = (
+            "the covariance shared by all components"
+            if collapsed == [ALL_COMPONENTS]
+            else f"the covariance of {_component_list(collapsed)}"
+        )
+        happened.append(
+            f"{whose} shrank to the reg_covar floor, onto a single point or a line of the "
+            "data, where the likelihood could grow without bound and only reg_covar keeps it "
+            "finite"
+        )
+    return (
+        f"This fit degenerated (first at iteration {first}): {'; and '.join(happened)}. Such "
+        "a component is an artefact of the fit, not a cluster, so do not trust the result as "
+        "it is. Try fewer components, another start (a different random seed, more restarts "
+        "or another initialisation), or a larger reg_covar (for instance 1e-3 on standardised "
+        "data). Duplicated rows and constant or collinear columns cause this too."
+    )
