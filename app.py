@@ -13,6 +13,7 @@ def run() -> None:
             st.Page("pages/data.py", title="Data", icon=":material/table_chart:"),
             st.Page("pages/fit.py", title="Fit", icon=":material/animation:", default=True),
             st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+            st.Page("pages/selection.py", title="Model selection", icon=":material/insights:"),
         ]
     )
     ensure_state()

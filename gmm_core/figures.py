@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -1142,6 +1143,116 @@ def uncertainty_figure(
     )
     fig.add_traces(_mixture_traces(means, covariances))
     _static_axes(fig, points, axis_titles)
+    return fig
+
+
+def criteria_figure(
+    wide: pd.DataFrame,
+    criterion: str,
+    best: tuple[str, int] | None = None,
+    *,
+    height: int = 380,
+) -> go.Figure:
+    """An information criterion against K, one line per covariance type, the best marked.
+
+    Parameters
+    ----------
+    wide : pandas.DataFrame
+        Index K, one column per covariance type (NaN where a fit failed).
+    criterion : str
+        Its name for the axis, e.g. "BIC".
+    best : (covariance_type, K), optional
+        The model to mark with a star.
+    height : int
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure(
+        layout=_base_layout(
+            height, f"{criterion} by number of components (lower is better)", "x unified"
+        )
+    )
+    for i, column in enumerate(wide.columns):
+        values = wide[column].to_numpy(dtype=float)
+        fig.add_trace(
+            go.Scatter(
+                x=wide.index.to_numpy(),
+                y=_none_where_nonfinite(values),
+                name=str(column),
+                mode="lines+markers",
+                line={"color": component_color(i)},
+                hovertemplate=f"{column}: %{{y:.2f}}<extra></extra>",
+            )
+        )
+    if best is not None and best[0] in wide.columns and best[1] in wide.index:
+        value = float(wide.loc[best[1], best[0]])
+        fig.add_trace(
+            go.Scatter(
+                x=[best[1]],
+                y=[value],
+                mode="markers",
+                name=f"best: {best[0]}, K = {best[1]}",
+                marker={"symbol": "star", "size": 18, "color": "#222222"},
+                hoverinfo="skip",
+            )
+        )
+    fig.update_xaxes(title_text="K", dtick=1)
+    fig.update_yaxes(title_text=criterion)
+    return fig
+
+
+def restarts_figure(
+    traces: Sequence[np.ndarray],
+    best: int,
+    optimum_of_run: Sequence[int],
+    *,
+    height: int = 360,
+) -> go.Figure:
+    """Every restart's log-likelihood per iteration, coloured by the optimum it reached.
+
+    Parameters
+    ----------
+    traces : sequence of ndarray
+        Mean log-likelihood per snapshot of each restart (lengths may differ).
+    best : int
+        Index of the kept restart (drawn thicker).
+    optimum_of_run : sequence of int
+        For each restart, the index of the distinct optimum it reached (0 = best).
+    height : int
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure(layout=_base_layout(height, "Every restart's log-likelihood"))
+    lows = []
+    for run, ll in enumerate(traces):
+        ll = np.asarray(ll, dtype=float)
+        lows.extend(ll[1:][np.isfinite(ll[1:])])
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(len(ll)),
+                y=_none_where_nonfinite(ll),
+                mode="lines",
+                name=f"restart {run}" + (" (kept)" if run == best else ""),
+                line={
+                    "color": component_color(int(optimum_of_run[run])),
+                    "width": 3.5 if run == best else 1.5,
+                },
+                legendgroup=f"optimum {optimum_of_run[run]}",
+                hovertemplate=f"restart {run}, optimum {optimum_of_run[run]}<br>"
+                "iteration %{x}<br>log-likelihood %{y:.6f}<extra></extra>",
+            )
+        )
+    if lows:
+        # Single-point starts begin far below; keep the ascent itself readable.
+        lo, hi = float(np.min(lows)), float(np.max(lows))
+        pad = 0.05 * max(hi - lo, 1e-9)
+        fig.update_yaxes(range=[lo - pad, hi + pad])
+    fig.update_xaxes(title_text="iteration")
+    fig.update_yaxes(title_text="mean log-likelihood")
     return fig
 
 

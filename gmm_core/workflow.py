@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sklearn.exceptions import ConvergenceWarning
 
-from . import figures
+from . import figures, selection
 from .animation import DisplayMap, animation_frames, half_step_frames, stratified_sample
 from .data import PreparedData, safe_csv_bytes
 from .em import Snapshot
@@ -174,6 +174,9 @@ class FitResult:
     log_likelihood: go.Figure
     weights: go.Figure
     messages: tuple[str, ...] = field(default=())
+    stopping: tuple = field(default=())
+    degeneracy: tuple = field(default=())
+    advice: str | None = None
 
     @property
     def seconds_per_iteration(self) -> float:
@@ -230,6 +233,16 @@ def run_fit(
     drawn = stratified_sample(labels)
     frames = animation_frames(model.history_, view.X[drawn], view.display)
     history = model.history_
+    stopping = tuple(
+        selection.stopping_rules(history.log_likelihoods, len(view.X), max(settings.tol, 1e-12))
+    )
+    degeneracy = tuple(selection.degeneracy_events(history, settings.reg_covar))
+    markers = {
+        f"stop: {r.name.split(':')[0]}": r.iteration for r in stopping if r.iteration is not None
+    }
+    for event in degeneracy[:4]:  # the first few; the advice lists the rest in words
+        who = "tied" if event.component < 0 else f"component {event.component}"
+        markers[f"{who}: {event.kind}"] = event.iteration
     return FitResult(
         settings,
         view,
@@ -243,9 +256,12 @@ def run_fit(
             axis_titles=view.axis_titles,
             title=f"EM, K = {settings.n_components}",
         ),
-        figures.log_likelihood_figure(history.iterations, history.log_likelihoods),
+        figures.log_likelihood_figure(history.iterations, history.log_likelihoods, markers=markers),
         figures.weights_figure(history.iterations, history.weights),
         tuple(dict.fromkeys(messages)),
+        stopping,
+        degeneracy,
+        selection.degeneracy_advice(degeneracy),
     )
 
 
@@ -507,3 +523,45 @@ def m_step_equations(result: FitResult, component: int, iteration: int) -> list[
         rf"\Sigma_{k}^{{({j})}} = \frac{{1}}{{N_{k}}} \sum_i r_{{i{k}}}^{{({j - 1})}}"
         rf" (x_i - \mu_{k}^{{({j})}})(x_i - \mu_{k}^{{({j})}})^\top + \varepsilon I",
     ]
+
+
+def stopping_table(result: FitResult) -> pd.DataFrame:
+    """The three stopping rules side by side for this run."""
+    return pd.DataFrame(
+        {
+            "rule": [r.name for r in result.stopping],
+            "would stop at iteration": [
+                "not within this run" if r.iteration is None else str(r.iteration)
+                for r in result.stopping
+            ],
+            "what it measures": [r.description for r in result.stopping],
+        }
+    )
+
+
+def restart_explorer(model: GaussianMixtureEM) -> tuple[go.Figure, pd.DataFrame]:
+    """Every restart's trace coloured by the distinct optimum it reached, and those optima.
+
+    Returns
+    -------
+    figure : plotly.graph_objects.Figure
+    optima : pandas.DataFrame
+        One row per distinct optimum, best first: final mean log-likelihood, how many
+        restarts found it, which ones, whether they all converged.
+    """
+    optima = selection.distinct_optima(model)
+    optimum_of_run = np.zeros(len(model.history_.runs), dtype=int)
+    for i, optimum in enumerate(optima):
+        optimum_of_run[list(optimum.runs)] = i
+    traces = [np.array([s.log_likelihood for s in run]) for run in model.history_.runs]
+    figure = figures.restarts_figure(traces, model.history_.best_run, optimum_of_run)
+    table = pd.DataFrame(
+        {
+            "optimum": range(len(optima)),
+            "mean log-likelihood": [o.log_likelihood for o in optima],
+            "restarts that found it": [o.count for o in optima],
+            "which restarts": [", ".join(map(str, o.runs)) for o in optima],
+            "converged": [o.converged for o in optima],
+        }
+    )
+    return figure, table

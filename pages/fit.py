@@ -5,59 +5,31 @@ import time
 import streamlit as st
 
 from gmm_core.em import Snapshot
-from gmm_core.figures import figure_html
-from gmm_core.init import INIT_METHODS
-from gmm_core.params import COVARIANCE_TYPES
 from gmm_core.workflow import (
-    MAX_COMPONENTS,
-    MAX_ITERATIONS,
-    MAX_RESTARTS,
     FitSettings,
-    fit_json,
     fit_view,
     half_step_animation,
-    labelled_rows_csv,
-    m_step_equations,
     parameter_table,
     run_fit,
+    stopping_table,
     uncertainty_view,
 )
 from pages.common import cached_for_fit, prepared_and_projection
+from pages.widgets import downloads, m_step_panel, settings_form
 
 st.title("Fit")
 dataset, prep = st.session_state.dataset, st.session_state.preparation
 ready = prepared_and_projection()
 last = st.session_state.get("fit")
-defaults: FitSettings = last.settings if last is not None else FitSettings()
-
-with st.form("settings"):
-    c = st.columns(4)
-    n_rows = len(ready[0].X) if ready else MAX_COMPONENTS
-    k = c[0].number_input(
-        "Components K", 1, min(MAX_COMPONENTS, n_rows), min(defaults.n_components, n_rows)
-    )
-    max_iter = c[1].number_input("Max iterations", 1, MAX_ITERATIONS, defaults.max_iter)
-    tol = c[2].number_input(
-        "Tolerance (0 = run every iteration)", 0.0, 1.0, defaults.tol, format="%.0e", step=1e-4
-    )
-    cov = c[3].selectbox(
-        "Covariance", COVARIANCE_TYPES, index=COVARIANCE_TYPES.index(defaults.covariance_type)
-    )
-    c = st.columns(4)
-    init = c[0].selectbox(
-        "Initialisation", INIT_METHODS, index=INIT_METHODS.index(defaults.init_params)
-    )
-    seed = c[1].number_input("Seed", 0, 2**31 - 1, defaults.random_state)
-    reg = c[2].number_input("reg_covar", 0.0, 1.0, defaults.reg_covar, format="%.0e", step=1e-6)
-    n_init = c[3].number_input("Restarts", 1, MAX_RESTARTS, defaults.n_init)
-    submitted = st.form_submit_button("Fit", type="primary")
+# A model chosen on the Model selection page arrives here and is fitted at once.
+handed_over = st.session_state.pop("fit_request", None)
+defaults = handed_over or (last.settings if last is not None else FitSettings())
+settings = settings_form(defaults, len(ready[0].X) if ready else 1)
 
 # A newcomer gets a first fit without pressing anything; later fits need the button.
-if ready is not None and (submitted or last is None):
+if ready is not None and (settings or handed_over or last is None):
     view = fit_view(*ready, fit_on=prep.fit_on)
-    settings = FitSettings(
-        int(k), int(max_iter), float(tol), cov, init, int(seed), float(reg), int(n_init)
-    )
+    settings = settings or defaults
     with st.status(f"Fitting K = {settings.n_components} on {view.space}…") as status:
         bar, shown = st.progress(0.0), [0.0]
 
@@ -67,8 +39,8 @@ if ready is not None and (submitted or last is None):
                 done = (run + snap.iteration / settings.max_iter) / runs
                 bar.progress(
                     min(done, 1.0),
-                    text=f"restart {run + 1}/{runs}, iteration "
-                    f"{snap.iteration}, log-likelihood {snap.log_likelihood:.4f}",
+                    text=f"restart {run + 1}/{runs}, iteration {snap.iteration}, "
+                    f"log-likelihood {snap.log_likelihood:.4f}",
                 )
 
         try:
@@ -94,6 +66,8 @@ if fit_data.key != dataset.key or fit_prep != prep:
 model = last.model
 for message in (*last.view.notes, *last.messages):
     st.info(message)
+if last.advice:
+    st.warning(last.advice, icon="⚠️")
 m = st.columns(4)
 m[0].metric("iterations", model.n_iter_)
 m[1].metric("converged", "yes" if model.converged_ else "no")
@@ -111,43 +85,18 @@ else:
     figure, unsure = cached_for_fit("unsure", lambda: uncertainty_view(last, fit_data.table))
     left.plotly_chart(figure, width="stretch")
     left.caption(
-        "Bigger, darker points are less sure of their component (1 − max "
-        "responsibility); contours show the fitted density. The least sure rows:"
+        "Bigger, darker points are less sure of their component (1 − max responsibility); "
+        "contours show the fitted density. The least sure rows:"
     )
     left.dataframe(unsure, width="stretch")
 right.plotly_chart(last.log_likelihood, width="stretch")
 right.plotly_chart(last.weights, width="stretch")
 
+with st.expander("Stopping rules side by side (marked on the log-likelihood plot)"):
+    st.dataframe(stopping_table(last), width="stretch", hide_index=True)
 with st.expander("The M-step, in numbers"):
-    c1, c2 = st.columns(2)
-    k = c1.selectbox("Component", range(last.settings.n_components))
-    it = c2.slider("Iteration", 1, max(model.n_iter_, 1), 1) if model.n_iter_ > 0 else 0
-    if it:
-        for line in m_step_equations(last, k, it):
-            st.latex(line)
+    m_step_panel(last)
 
 st.subheader("Fitted parameters")
 st.dataframe(parameter_table(model, last.view.feature_names), width="stretch", hide_index=True)
-
-d = st.columns(3)
-d[0].download_button(
-    "Rows with labels and responsibilities (CSV)",
-    labelled_rows_csv(fit_data.table, last.view, model),
-    file_name="em_labels.csv",
-    mime="text/csv",
-    on_click="ignore",
-)
-d[1].download_button(
-    "Parameters and history (JSON)",
-    fit_json(last, last.view.feature_names),
-    file_name="em_fit.json",
-    mime="application/json",
-    on_click="ignore",
-)
-d[2].download_button(
-    "Animation (HTML)",
-    figure_html(last.animation),
-    file_name="em.html",
-    mime="text/html",
-    on_click="ignore",
-)
+downloads(last, fit_data.table)

@@ -152,3 +152,28 @@ def test_half_steps_uncertainty_and_m_step_numbers(app):
     fit = app.session_state.fit
     n_k = fit.model.history_[1].weights[0] * fit.model.history_.n_samples
     assert any(f"{n_k:.4f}" in line for line in latex)
+
+
+def by_label(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
+def test_model_selection_sweeps_and_hands_over_to_fit(app):
+    app.switch_page("pages/selection.py").run()
+    no_errors(app)
+    assert "press **Run the sweep**" in app.info[0].value
+    by_label(app.number_input, "Largest K").set_value(5)
+    by_label(app.number_input, "Restarts per model").set_value(2)
+    by_label(app.button, "Run the sweep").click().run()
+    no_errors(app)
+    assert len(app.get("plotly_chart")) == 4  # BIC, AIC, ICL tabs and the restart explorer
+    table = app.dataframe[0].value
+    assert len(table) == 5 * 4
+    # The default sample has four blobs: BIC must say so.
+    assert "K = 4" in next(m.value for m in app.markdown if m.value.startswith("Best by BIC"))
+    optima = app.dataframe[1].value
+    assert optima["restarts that found it"].sum() == 2
+    by_label(app.button, "Fit this model on the Fit page").click().run()
+    no_errors(app)
+    fit = app.session_state.fit
+    assert fit.settings.n_components == 4 and fit.settings.n_init == 2

@@ -208,3 +208,13 @@ def test_bad_upload_shows_error_and_keeps_fit(app_page):
     page.wait_for_selector(".js-plotly-plot")
     assert page.locator("[data-testid=stMetricValue]").first.text_content() == iterations_before
     assert_clean(page)
+
+
+def test_model_selection_page(app_page):
+    page = app_page
+    go_to(page, "Model selection")
+    page.get_by_role("button", name="Run the sweep").click()
+    settle(page)
+    page.get_by_text("Best by BIC").first.wait_for(timeout=120_000)
+    assert page.locator(".js-plotly-plot").count() >= 2
+    assert_clean(page)
