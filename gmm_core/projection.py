@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 
 METHODS: tuple[str, ...] = ("none", "pca", "umap")
+#: UMAP is fitted on at most this many rows; the others are placed with its transform().
+MAX_UMAP_ROWS = 20_000
+
 UMAP_METRICS: tuple[str, ...] = ("euclidean", "manhattan", "cosine", "correlation", "chebyshev")
 
 MIN_UMAP_ROWS = 10
@@ -176,7 +179,7 @@ def project(
     min_dist: float = 0.1,
     metric: str = "euclidean",
     random_state: int = 42,
-    max_umap_rows: int = 20_000,
+    max_umap_rows: int = MAX_UMAP_ROWS,
     progress: Callable[[float, str], None] | None = None,
 ) -> Projection:
     """Project the rows of ``X`` to two dimensions.

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gmm_core.data import MAX_COLUMNS, MAX_ROWS, MAX_UPLOAD_BYTES, DataError
-from gmm_core.projection import UMAP_METRICS
+from gmm_core.projection import MAX_UMAP_ROWS, UMAP_METRICS
 from gmm_core.samples import SAMPLES
 from gmm_core.workflow import preview_figure
 from pages.common import (
@@ -116,6 +116,11 @@ with st.form("prepare"):
         min_dist = u2.number_input("min_dist", 0.0, 1.0, prep.min_dist, step=0.05)
         metric = u3.selectbox("metric", UMAP_METRICS, index=UMAP_METRICS.index(prep.metric))
         seed = u4.number_input("seed", 0, 2**31 - 1, prep.seed)
+        st.caption(
+            f"UMAP is fitted on at most {MAX_UMAP_ROWS:,} rows (a seeded random sample); the "
+            "other rows are placed with its transform(). Expect about a minute per 100,000 "
+            "rows; the result is cached, so changing K later does not redo it."
+        )
     if st.form_submit_button("Apply", type="primary"):
         prep = Preparation(
             tuple(columns),

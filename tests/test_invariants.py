@@ -5,6 +5,8 @@ Data sets mix clusters, duplicated rows, collinear columns, outliers and scales 
 and anything it cannot fit must be a clear ValueError.
 """
 
+import base64
+import json
 import warnings
 
 import numpy as np
@@ -80,3 +82,46 @@ def test_em_is_finite_monotone_and_normalised(data, reg_covar, covariance_type, 
         assert any("reg_covar" in note for note in model.history_.notes)
     resp = np.exp(e_step(X, model.history_[-1].params)[1])
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-12)
+
+
+@given(data=datasets(), covariance_type=st.sampled_from(COVARIANCE_TYPES))
+def test_no_nan_reaches_a_figure(data, covariance_type):
+    import pandas as pd
+
+    from gmm_core.data import prepare
+    from gmm_core.projection import project
+    from gmm_core.workflow import FitSettings, fit_view, run_fit
+
+    X, k = data
+    columns = [f"c{i}" for i in range(X.shape[1])]
+    try:
+        prepared = prepare(pd.DataFrame(X, columns=columns), columns, scaling="none")
+        projection = project(prepared.X, "none" if X.shape[1] == 2 else "pca")
+        view = fit_view(prepared, projection, fit_on="features")
+        result = run_fit(
+            view, FitSettings(n_components=k, covariance_type=covariance_type, max_iter=30)
+        )
+    except ValueError as err:  # DataError, ProjectionError, degenerate fits: all explained
+        assert len(str(err)) > 20
+        return
+
+    for fig in (result.animation, result.log_likelihood, result.weights):
+        assert_finite_json(json.loads(fig.to_json(), parse_constant=refuse))
+
+
+def refuse(token: str):
+    raise AssertionError(f"{token} in a figure")
+
+
+def assert_finite_json(node) -> None:
+    """No NaN/inf anywhere, including inside plotly's base64-encoded typed arrays."""
+    if isinstance(node, dict):
+        if "bdata" in node and "dtype" in node:
+            values = np.frombuffer(base64.b64decode(node["bdata"]), dtype=node["dtype"])
+            assert np.all(np.isfinite(values)), "non-finite value in a typed array"
+            return
+        for value in node.values():
+            assert_finite_json(value)
+    elif isinstance(node, list):
+        for value in node:
+            assert_finite_json(value)
