@@ -13,6 +13,12 @@ from pages.common import (
     load_upload,
     prepared_and_projection,
 )
+from pages.widgets import choice
+
+MISSING = {"drop": "drop rows", "mean": "impute mean", "median": "impute median"}
+SCALING = {"none": "none", "standard": "standardise", "minmax": "min-max"}
+VIEWS = {"none": "none (2 columns)", "pca": "PCA", "umap": "UMAP"}
+FIT_ON = {"features": "the chosen columns", "projection": "the 2-D projection"}
 
 st.title("Data")
 dataset = st.session_state.dataset
@@ -81,35 +87,11 @@ with st.form("prepare"):
         format_func=lambda c: "none" if c is None else str(c),
     )
     c1, c2 = st.columns(2)
-    missing = c1.radio(
-        "Missing values",
-        ["drop", "mean", "median"],
-        horizontal=True,
-        index=["drop", "mean", "median"].index(prep.missing),
-        format_func={"drop": "drop rows", "mean": "impute mean", "median": "impute median"}.get,
-    )
-    scaling = c2.radio(
-        "Scaling",
-        ["none", "standard", "minmax"],
-        horizontal=True,
-        index=["none", "standard", "minmax"].index(prep.scaling),
-        format_func={"none": "none", "standard": "standardise", "minmax": "min-max"}.get,
-    )
+    missing = choice(c1, "Missing values", MISSING, prep.missing)
+    scaling = choice(c2, "Scaling", SCALING, prep.scaling)
     c1, c2 = st.columns(2)
-    method = c1.radio(
-        "2-D view",
-        ["none", "pca", "umap"],
-        horizontal=True,
-        index=["none", "pca", "umap"].index(prep.method),
-        format_func={"none": "none (2 columns)", "pca": "PCA", "umap": "UMAP"}.get,
-    )
-    fit_on = c2.radio(
-        "EM fits",
-        ["features", "projection"],
-        horizontal=True,
-        index=["features", "projection"].index(prep.fit_on),
-        format_func={"features": "the chosen columns", "projection": "the 2-D projection"}.get,
-    )
+    method = choice(c1, "2-D view", VIEWS, prep.method)
+    fit_on = choice(c2, "EM fits", FIT_ON, prep.fit_on)
     with st.expander("UMAP settings"):
         u1, u2, u3, u4 = st.columns(4)
         n_neighbors = u1.number_input("n_neighbors", 2, 200, prep.n_neighbors)

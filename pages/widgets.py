@@ -1,4 +1,4 @@
-"""Building blocks of the Fit page that would crowd it: the settings form and the downloads.
+"""Building blocks that would crowd the pages: option radios, the Fit settings form, downloads.
 
 Not a page (app.py does not register it).
 """
@@ -18,6 +18,14 @@ from gmm_core.workflow import (
     labelled_rows_csv,
     m_step_equations,
 )
+
+
+def choice(container, label: str, options: dict[str, str], current: str) -> str:
+    """A horizontal radio over ``options`` (value -> shown text), starting at ``current``."""
+    values = list(options)
+    return container.radio(
+        label, values, horizontal=True, index=values.index(current), format_func=options.get
+    )
 
 
 def settings_form(defaults: FitSettings, n_rows: int) -> FitSettings | None:
