@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from . import figures, selection
 from .animation import DisplayMap, animation_frames, half_step_frames, stratified_sample
-from .data import PreparedData, safe_csv_bytes
+from .data import PreparedData, count_distinct_rows, safe_csv_bytes
 from .em import Snapshot
 from .model import GaussianMixtureEM
 from .projection import Projection
@@ -213,22 +213,24 @@ def run_fit(
     model = settings.estimator()
     messages: list[str] = []
     began = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        # What these warnings say is read off the fitted model below instead: recording
+        # warnings swaps a process-wide hook, and Streamlit runs sessions in threads.
+        warnings.simplefilter("ignore", ConvergenceWarning)
         labels = model.fit_predict(view.X, progress=progress)
     seconds = time.perf_counter() - began
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning) and "did not converge" in str(w.message):
-            messages.append(
-                f"EM stopped after {settings.max_iter} iterations before the log-likelihood "
-                f"changed by less than the tolerance ({settings.tol:g})."
-                + ("" if settings.tol else " (A tolerance of 0 always runs every iteration.)")
-            )
-        elif "distinct clusters" in str(w.message):
-            messages.append(
-                "k-means found fewer distinct clusters than K: the data have fewer distinct "
-                "points than components. Some components will stay empty."
-            )
+    if not model.converged_:
+        messages.append(
+            f"EM stopped after {settings.max_iter} iterations before the log-likelihood "
+            f"changed by less than the tolerance ({settings.tol:g})."
+            + ("" if settings.tol else " (A tolerance of 0 always runs every iteration.)")
+        )
+    distinct = count_distinct_rows(view.X)
+    if distinct < settings.n_components:
+        messages.append(
+            f"The data have only {distinct} distinct rows for K = {settings.n_components} "
+            "components: some components must stay empty or share points. Choose a smaller K."
+        )
     messages.extend(model.history_.notes)
     drawn = stratified_sample(labels)
     frames = animation_frames(model.history_, view.X[drawn], view.display)
