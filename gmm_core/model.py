@@ -227,7 +227,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         -------
         self : GaussianMixtureEM
         """
-        self.fit_predict(X, y, progress=progress)
+        # Not fit_predict: the labels would need one more pass that holds n x K
+        # responsibilities, the largest allocation of a fit.
+        self._fit(X, progress)
         return self
 
     def fit_predict(self, X, y=None, *, progress: ProgressCallback | None = None) -> np.ndarray:
@@ -244,6 +246,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        X = self._fit(X, progress)
+        return e_step(X, self._params)[1].argmax(axis=1)
+
+    def _fit(self, X, progress: ProgressCallback | None) -> np.ndarray:
+        """Fit, set the fitted attributes, and return the validated ``X``."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         settings = self._validated_settings(X)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -305,9 +312,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        return e_step(X, self._params)[1].argmax(axis=1)
+        return X
 
     @staticmethod
     def _history_notes(best: tuple[Snapshot, ...], reg_covar: float) -> list[str]:

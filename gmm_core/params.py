@@ -96,8 +96,6 @@ def precision_cholesky_from_covariances(
     dtype = covariances.dtype
     if covariance_type in ("full", "tied"):
         stack = covariances if covariance_type == "full" else covariances[np.newaxis]
-        d = stack.shape[-1]
-        eye = np.eye(d, dtype=dtype)
         out = np.empty_like(stack)
         for k, cov in enumerate(stack):
             try:
@@ -109,7 +107,16 @@ def precision_cholesky_from_covariances(
                 raise DegenerateCovarianceError(
                     _degenerate_message(comp, iteration, dtype)
                 ) from None
-            out[k] = linalg.solve_triangular(chol, eye, lower=True).T
+            # inv(L) by LAPACK's trtri rather than solve_triangular(L, eye): the same to
+            # rounding, but OpenBLAS runs trtri on the calling thread for small matrices,
+            # whereas the trsm behind solve_triangular wakes its thread pool even at 10 x 10.
+            # Those threads then spin for a while and halved the speed of the compiled E-step
+            # pass (gmm_core._fast) that runs right after every M-step.
+            inv, info = linalg.get_lapack_funcs("trtri", (chol,))(chol, lower=1)
+            if info != 0:
+                comp = k if covariance_type == "full" else None
+                raise DegenerateCovarianceError(_degenerate_message(comp, iteration, dtype))
+            out[k] = np.tril(inv).T
         return out if covariance_type == "full" else out[0]
     bad = ~(covariances > 0.0) | ~np.isfinite(covariances)
     if np.any(bad):
