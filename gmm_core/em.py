@@ -188,8 +188,48 @@ def statistics_from_responsibilities(
     return SufficientStatistics(resp.sum(axis=0), first, second, centers, 0.0, X.shape[0])
 
 
+#: Engines of :func:`accumulate_statistics`.
+ENGINES: tuple[str, ...] = ("auto", "numba", "numpy")
+
+#: ``engine="auto"`` takes the compiled engine for passes of at least this much work
+#: (``n_samples * n_components * n_features``). Below it the numpy pass takes tens of ms at most,
+#: less than importing numba and loading the compiled kernels from their on-disk cache (and far
+#: less than compiling them on a machine's first use), so small fits (the app's samples, the
+#: tests) never pay for numba. Set it to 0 to always use numba when it is installed.
+AUTO_NUMBA_MIN_WORK = 1 << 20
+
+_numba_installed: bool | None = None
+
+
+def _numba_is_installed() -> bool:
+    global _numba_installed
+    if _numba_installed is None:
+        import importlib.util
+
+        _numba_installed = importlib.util.find_spec("numba") is not None
+    return _numba_installed
+
+
+def _use_numba(X: np.ndarray, params: MixtureParams, engine: str) -> bool:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
+    if engine == "numpy":
+        return False
+    if engine == "numba":
+        return True
+    return (
+        X.dtype in (np.float64, np.float32)
+        and X.shape[0] * params.n_components * params.n_features >= AUTO_NUMBA_MIN_WORK
+        and _numba_is_installed()
+    )
+
+
 def accumulate_statistics(
-    X: np.ndarray, params: MixtureParams, *, chunk_size: int | None = None
+    X: np.ndarray,
+    params: MixtureParams,
+    *,
+    chunk_size: int | None = None,
+    engine: str = "auto",
 ) -> SufficientStatistics:
     """One fused E-step pass: score, normalise, and accumulate statistics chunk by chunk.
 
@@ -201,12 +241,32 @@ def accumulate_statistics(
     params : MixtureParams
         The current parameters; their means become the statistics' centres.
     chunk_size : int, optional
-        Rows per chunk; by default about 2 MB of temporaries (:func:`chunk_rows`).
+        Rows per chunk; by default about 2 MB of temporaries (:func:`chunk_rows`). For the
+        numba engine, rows per block of the parallel partition (chosen from the sizes by
+        default).
+    engine : {'auto', 'numba', 'numpy'}, default 'auto'
+        'numpy' is the reference implementation below (:func:`_accumulate_numpy`); 'numba'
+        the compiled kernels of :mod:`gmm_core._fast` (imported on first use, so that
+        importing :mod:`gmm_core` does not import numba); 'auto' takes numba when it is
+        installed and the pass is big enough (:data:`AUTO_NUMBA_MIN_WORK`).
 
     Returns
     -------
     SufficientStatistics
+        In the dtype of ``X``; the two engines agree to rounding error (about 1e-15 relative
+        for float64).
     """
+    if _use_numba(X, params, engine):
+        from . import _fast
+
+        return _fast.accumulate(X, params, chunk_size=chunk_size)
+    return _accumulate_numpy(X, params, chunk_size=chunk_size)
+
+
+def _accumulate_numpy(
+    X: np.ndarray, params: MixtureParams, *, chunk_size: int | None = None
+) -> SufficientStatistics:
+    """The reference pass of :func:`accumulate_statistics`, in numpy, chunk by chunk."""
     n, d = X.shape
     step = chunk_size or chunk_rows(n, params.n_components, d)
     full_second = params.covariance_type in ("full", "tied")
@@ -333,6 +393,7 @@ def em_iterations(
     max_iter: int = 100,
     previous_log_likelihood: float = -np.inf,
     chunk_size: int | None = None,
+    engine: str = "auto",
 ) -> Iterator[Snapshot]:
     """Run EM from ``start``, yielding one :class:`Snapshot` per iteration as it goes.
 
@@ -353,6 +414,8 @@ def em_iterations(
         ``L(-1)``: the last lower bound of a previous fit when warm-starting.
     chunk_size : int, optional
         Rows per chunk of the E-step pass.
+    engine : {'auto', 'numba', 'numpy'}, default 'auto'
+        See :func:`accumulate_statistics`.
 
     Yields
     ------
@@ -370,7 +433,7 @@ def em_iterations(
     prev_ll = previous_log_likelihood
     finishing = False
     for iteration in range(max_iter + 1):
-        stats = accumulate_statistics(X, params, chunk_size=chunk_size)
+        stats = accumulate_statistics(X, params, chunk_size=chunk_size, engine=engine)
         ll = stats.mean_log_likelihood
         empty = tuple(int(k) for k in np.flatnonzero(params.weights * n < EMPTY_COMPONENT_MASS))
         yield Snapshot(iteration, params, ll, empty, converged=finishing)
