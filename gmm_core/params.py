@@ -151,10 +151,15 @@ def covariances_from_cholesky(precisions_cholesky: np.ndarray, covariance_type: 
     """Covariances from precision Cholesky factors: ``inv(U @ U.T) = inv(U).T @ inv(U)``."""
     if covariance_type in ("full", "tied"):
         stack = precisions_cholesky if covariance_type == "full" else precisions_cholesky[None]
-        eye = np.eye(stack.shape[-1], dtype=stack.dtype)
         out = np.empty_like(stack)
+        trtri = linalg.get_lapack_funcs("trtri", (stack,))
         for k, u in enumerate(stack):
-            u_inv = linalg.solve_triangular(u, eye, lower=False)
+            # trtri, not solve_triangular: see precision_cholesky_from_covariances.
+            u_inv, info = trtri(u, lower=0)
+            if info != 0:
+                comp = k if covariance_type == "full" else None
+                raise DegenerateCovarianceError(_degenerate_message(comp, None, stack.dtype))
+            u_inv = np.triu(u_inv)
             out[k] = u_inv.T @ u_inv
         return out if covariance_type == "full" else out[0]
     return 1.0 / precisions_cholesky**2
