@@ -3,6 +3,9 @@
 Skips, saying why, on a machine without Chromium; under CI=true a missing Chromium fails.
 """
 
+import csv as csv_module
+import io
+import json
 import os
 import shutil
 import socket
@@ -152,6 +155,12 @@ def upload(pg, name: str, content: bytes) -> None:
     settle(pg)
 
 
+def download(pg, label: str) -> bytes:
+    with pg.expect_download(timeout=60_000) as info:
+        pg.get_by_role("button", name=label).click()
+    return Path(info.value.path()).read_bytes()
+
+
 def test_upload_fit_play_compare(app_page, tmp_path):
     page = app_page
     X, _ = make_blobs(n_samples=400, centers=[[0, 0], [8, 0], [0, 8]], random_state=2)
@@ -176,6 +185,14 @@ def test_upload_fit_play_compare(app_page, tmp_path):
     page.locator(".updatemenu-button", has_text="Pause").first.click()
     assert slider_value(page) != before
     page.screenshot(path=str(tmp_path / "fit.png"), full_page=True)
+
+    # The downloads are made on click (deferred): each arrives, and is this fit's.
+    fitted = json.loads(download(page, "Parameters and history (JSON)"))
+    assert fitted["features"] == ["width", "height"]
+    assert len(fitted["fitted"]["weights"]) == fitted["settings"]["n_components"]
+    rows = list(csv_module.reader(io.StringIO(download(page, "Rows with labels").decode())))
+    assert rows[0][:3] == ["width", "height", "component"] and len(rows) == 1 + len(X)
+    assert b"Plotly.newPlot" in download(page, "Animation (HTML)")
 
     go_to(page, "Compare")
     page.get_by_text("1.0000").first.wait_for(timeout=60_000)
