@@ -191,12 +191,14 @@ def statistics_from_responsibilities(
 #: Engines of :func:`accumulate_statistics`.
 ENGINES: tuple[str, ...] = ("auto", "numba", "numpy")
 
-#: ``engine="auto"`` takes the compiled engine for passes of at least this much work
-#: (``n_samples * n_components * n_features``). Below it the numpy pass takes tens of ms at most,
-#: less than importing numba and loading the compiled kernels from their on-disk cache (and far
-#: less than compiling them on a machine's first use), so small fits (the app's samples, the
-#: tests) never pay for numba. Set it to 0 to always use numba when it is installed.
-AUTO_NUMBA_MIN_WORK = 1 << 20
+#: ``engine="auto"`` takes the compiled engine when the passes planned (one for
+#: :func:`accumulate_statistics`, ``max_iter + 1`` for :func:`em_iterations`) hold at least this
+#: much work in all (``passes * n_samples * n_components * n_features``). The numpy pass costs
+#: about 30 ns per unit of work (2 cores), so below this the whole numpy run takes about 0.25 s,
+#: what importing numba and loading the kernels from their on-disk cache costs once per process:
+#: small fits (the app's samples, the tests) never pay for numba, and 100 iterations on 20,000
+#: rows (1 s in numpy) do not wait for it. Set it to 0 to always use numba when it is installed.
+AUTO_NUMBA_MIN_WORK = 1 << 23
 
 _numba_installed: bool | None = None
 
@@ -210,18 +212,30 @@ def _numba_is_installed() -> bool:
     return _numba_installed
 
 
-def _use_numba(X: np.ndarray, params: MixtureParams, engine: str) -> bool:
+def resolve_engine(X: np.ndarray, params: MixtureParams, engine: str, passes: int = 1) -> str:
+    """The engine that ``engine`` means for ``passes`` E-step passes over ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    params : MixtureParams
+    engine : {'auto', 'numba', 'numpy'}
+    passes : int, default 1
+        How many passes the caller plans (an upper bound: EM may stop earlier).
+
+    Returns
+    -------
+    {'numba', 'numpy'}
+        'auto' resolves to 'numba' when numba is installed, ``X`` is float64 or float32 and
+        the planned work reaches :data:`AUTO_NUMBA_MIN_WORK`.
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
-    if engine == "numpy":
-        return False
-    if engine == "numba":
-        return True
-    return (
-        X.dtype in (np.float64, np.float32)
-        and X.shape[0] * params.n_components * params.n_features >= AUTO_NUMBA_MIN_WORK
-        and _numba_is_installed()
-    )
+    if engine != "auto":
+        return engine
+    work = passes * X.shape[0] * params.n_components * params.n_features
+    big = X.dtype in (np.float64, np.float32) and work >= AUTO_NUMBA_MIN_WORK
+    return "numba" if big and _numba_is_installed() else "numpy"
 
 
 def accumulate_statistics(
@@ -256,7 +270,7 @@ def accumulate_statistics(
         In the dtype of ``X``; the two engines agree to rounding error (about 1e-15 relative
         for float64).
     """
-    if _use_numba(X, params, engine):
+    if resolve_engine(X, params, engine) == "numba":
         from . import _fast
 
         return _fast.accumulate(X, params, chunk_size=chunk_size)
@@ -415,7 +429,8 @@ def em_iterations(
     chunk_size : int, optional
         Rows per chunk of the E-step pass.
     engine : {'auto', 'numba', 'numpy'}, default 'auto'
-        See :func:`accumulate_statistics`.
+        See :func:`accumulate_statistics`; 'auto' decides once for the run, on the work of
+        ``max_iter + 1`` passes.
 
     Yields
     ------
@@ -429,6 +444,8 @@ def em_iterations(
         If a covariance stops being positive definite.
     """
     n = X.shape[0]
+    # One engine for the whole run, chosen on all the passes it may make.
+    engine = resolve_engine(X, start, engine, passes=max_iter + 1)
     params = start
     prev_ll = previous_log_likelihood
     finishing = False

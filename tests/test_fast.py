@@ -15,7 +15,7 @@ from test_em_vs_sklearn import sklearn_iterates, starting_point
 
 from gmm_core import COVARIANCE_TYPES, GaussianMixtureEM
 from gmm_core import em as em_module
-from gmm_core.em import accumulate_statistics, em_iterations, m_step
+from gmm_core.em import accumulate_statistics, em_iterations, m_step, resolve_engine
 from gmm_core.params import MixtureParams, covariance_shape
 
 pytest.importorskip("numba")
@@ -274,3 +274,16 @@ def _repo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[1]
+
+
+def test_auto_engine_weighs_the_whole_run():
+    """'auto' takes numba when the run's planned passes are worth loading it, not per pass."""
+    X = mixture_data(20_000, 2, 8, seed=0)
+    params = random_params(X, 8, "full", seed=0)
+    # 100 iterations on 20,000 rows: 1 s in numpy, so numba; a single pass: numpy.
+    assert resolve_engine(X, params, "auto", passes=101) == "numba"
+    assert resolve_engine(X, params, "auto") == "numpy"
+    small = mixture_data(600, 2, 4, seed=0)  # the app's default sample
+    assert resolve_engine(small, random_params(small, 4, "full", seed=0), "auto", 101) == "numpy"
+    assert resolve_engine(X.astype(np.float16), params, "auto", passes=101) == "numpy"
+    assert resolve_engine(small, params, "numba") == "numba"
