@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .em import (
     FitHistory,
     Snapshot,
+    accumulate_statistics,
     e_step,
     em_iterations,
     estimate_weighted_log_prob,
@@ -383,15 +384,20 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         return e_step(X, self._current_params())[0]
 
     def score(self, X, y=None) -> float:
-        """Mean log-likelihood of the rows of ``X``."""
-        return float(self.score_samples(X).mean())
+        """Mean log-likelihood of the rows of ``X``.
+
+        One fused pass over row chunks, as in fitting: no n x K array is held.
+        """
+        total, n = self._total_log_likelihood(X)
+        return total / n
 
     def _n_parameters(self) -> int:
         return self._current_params().n_parameters()
 
     def _total_log_likelihood(self, X) -> tuple[float, int]:
         X = self._check_X(X)
-        return float(e_step(X, self._current_params())[0].sum()), X.shape[0]
+        stats = accumulate_statistics(X, self._current_params(), chunk_size=self.chunk_size)
+        return stats.log_likelihood_sum, X.shape[0]
 
     def bic(self, X) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""

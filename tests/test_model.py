@@ -45,6 +45,21 @@ def test_information_criteria_and_sampling_match_sklearn(iris, covariance_type):
     np.testing.assert_allclose(Xo, Xt, rtol=1e-8)
 
 
+@pytest.mark.parametrize("engine_work", [None, 0])  # auto as is; 0: numba whatever the size
+def test_score_is_chunked_and_agrees_with_score_samples(blobs, engine_work, monkeypatch):
+    """score, bic and aic take one fused pass over row chunks, never an n x K array."""
+    if engine_work is not None:
+        pytest.importorskip("numba")
+        monkeypatch.setattr("gmm_core.em.AUTO_NUMBA_MIN_WORK", engine_work)
+    model = GaussianMixtureEM(4, random_state=0, chunk_size=37).fit(blobs)
+    assert len(blobs) > 3 * 37
+    per_row = model.score_samples(blobs)
+    assert model.score(blobs) == pytest.approx(per_row.mean(), rel=1e-13)
+    n_params = model._n_parameters()
+    expected_bic = -2 * per_row.sum() + n_params * np.log(len(blobs))
+    assert model.bic(blobs) == pytest.approx(expected_bic, rel=1e-13)
+
+
 def test_history_structure_and_json(iris):
     model = GaussianMixtureEM(3, random_state=0, tol=1e-6).fit(iris)
     history = model.history_
