@@ -66,6 +66,7 @@ def _number_pattern(decimal: str) -> str:
 
 
 _NUMBER = {mark: _number_pattern(mark) for mark in ".,"}
+_INTEGER_RE = re.compile(r"[+-]?\d+")
 _NUMBER_RE = {mark: re.compile(pattern) for mark, pattern in _NUMBER.items()}
 _GROUP_SEPARATORS = {
     mark: f"[{re.escape(',' if mark == '.' else '.')} \u00a0\u202f']" for mark in ".,"
@@ -434,6 +435,8 @@ def _sniff(text: str) -> tuple[str | None, list[tuple[list[str], int]]]:
     best, choice = (0.0, 0), None
     for delimiter in _DELIMITERS:
         rows = [row for row, _ in _rows(sample, delimiter)]
+        if delimiter == "," and _decimal_comma_column(rows):
+            continue
         modal, frequency = Counter(map(len, rows)).most_common(1)[0]
         cells = [cell for row in rows[1:] for cell in row if cell]
         numeric = sum(
@@ -443,6 +446,23 @@ def _sniff(text: str) -> tuple[str | None, list[tuple[list[str], int]]]:
         if modal > 1 and score > best:
             best, choice = score, delimiter
     return choice, _rows(sample, choice or _NO_DELIMITER)
+
+
+def _decimal_comma_column(rows: list[list[str]]) -> bool:
+    """One name over rows like ``1,5``: a column with decimal commas, not two integer columns.
+
+    Excel in a decimal-comma locale writes a one-column table without any delimiter; read
+    with ',' it would become an unnamed second column of the digits after the comma.
+    """
+    header, body = rows[0], rows[1:]
+    return (
+        len(header) == 1
+        and _INTEGER_RE.fullmatch(header[0]) is None
+        and len(body) > 0
+        and all(
+            len(row) == 2 and _INTEGER_RE.fullmatch(row[0]) and row[1].isdigit() for row in body
+        )
+    )
 
 
 def _rows(sample: str, delimiter: str) -> list[tuple[list[str], int]]:

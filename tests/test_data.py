@@ -493,3 +493,15 @@ def test_safe_csv_bytes_neutralises_formulas():
     assert [row[1] for row in rows[1:]] == ["-1.5", "2.0", "-3.0", "4.0", "5.0", "6.0"]
     assert [row[2] for row in rows[1:]] == ["ok", "", "'-", "a=b", "'\rcr", " =spaced"]
     assert df.iloc[0, 0] == "=cmd|' /C calc'!A0", "the input frame is left unchanged"
+
+
+def test_one_column_with_decimal_commas_is_not_split():
+    """European Excel saves a one-column table with no delimiter: '1,5' is 1.5, not 1 and 5."""
+    table, report = read_table(b"value\n1,5\n2,25\n-3,75\n", "one.csv")
+    assert list(table.columns) == ["value"]
+    np.testing.assert_array_equal(table["value"], [1.5, 2.25, -3.75])
+    assert report.delimiter is None
+    assert any("',' as the decimal mark" in note for note in report.notes)
+    # With a name for every field, the same rows are two integer columns.
+    table, _ = read_table(b"a,b\n1,5\n2,25\n", "two.csv")
+    assert table.to_dict("list") == {"a": [1, 2], "b": [5, 25]}
