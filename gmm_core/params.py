@@ -70,6 +70,24 @@ def _degenerate_message(component: int | None, iteration: int | None, dtype: np.
     return message
 
 
+def _triangular_inverse(
+    t: np.ndarray, *, lower: bool, component: int | None, iteration: int | None = None
+) -> np.ndarray:
+    """Inverse of the triangular matrix ``t`` (d, d), triangular like it.
+
+    LAPACK's trtri rather than ``solve_triangular(t, eye)``: the same to rounding, but OpenBLAS
+    runs trtri on the calling thread for small matrices, whereas the trsm behind
+    solve_triangular wakes its thread pool even at 2 x 2. Those threads then spin for about
+    100 ms and halved the speed of the compiled E-step pass (gmm_core._fast) that runs next.
+    A zero on the diagonal raises :class:`DegenerateCovarianceError` about ``component``.
+    """
+    inv, info = linalg.get_lapack_funcs("trtri", (t,))(t, lower=int(lower))
+    if info != 0:
+        raise DegenerateCovarianceError(_degenerate_message(component, iteration, t.dtype))
+    # trtri leaves the other triangle of its input in place.
+    return np.tril(inv) if lower else np.triu(inv)
+
+
 def precision_cholesky_from_covariances(
     covariances: np.ndarray, covariance_type: str, *, iteration: int | None = None
 ) -> np.ndarray:
@@ -107,16 +125,8 @@ def precision_cholesky_from_covariances(
                 raise DegenerateCovarianceError(
                     _degenerate_message(comp, iteration, dtype)
                 ) from None
-            # inv(L) by LAPACK's trtri rather than solve_triangular(L, eye): the same to
-            # rounding, but OpenBLAS runs trtri on the calling thread for small matrices,
-            # whereas the trsm behind solve_triangular wakes its thread pool even at 10 x 10.
-            # Those threads then spin for a while and halved the speed of the compiled E-step
-            # pass (gmm_core._fast) that runs right after every M-step.
-            inv, info = linalg.get_lapack_funcs("trtri", (chol,))(chol, lower=1)
-            if info != 0:
-                comp = k if covariance_type == "full" else None
-                raise DegenerateCovarianceError(_degenerate_message(comp, iteration, dtype))
-            out[k] = np.tril(inv).T
+            comp = k if covariance_type == "full" else None
+            out[k] = _triangular_inverse(chol, lower=True, component=comp, iteration=iteration).T
         return out if covariance_type == "full" else out[0]
     bad = ~(covariances > 0.0) | ~np.isfinite(covariances)
     if np.any(bad):
@@ -152,14 +162,9 @@ def covariances_from_cholesky(precisions_cholesky: np.ndarray, covariance_type: 
     if covariance_type in ("full", "tied"):
         stack = precisions_cholesky if covariance_type == "full" else precisions_cholesky[None]
         out = np.empty_like(stack)
-        trtri = linalg.get_lapack_funcs("trtri", (stack,))
         for k, u in enumerate(stack):
-            # trtri, not solve_triangular: see precision_cholesky_from_covariances.
-            u_inv, info = trtri(u, lower=0)
-            if info != 0:
-                comp = k if covariance_type == "full" else None
-                raise DegenerateCovarianceError(_degenerate_message(comp, None, stack.dtype))
-            u_inv = np.triu(u_inv)
+            comp = k if covariance_type == "full" else None
+            u_inv = _triangular_inverse(u, lower=False, component=comp)
             out[k] = u_inv.T @ u_inv
         return out if covariance_type == "full" else out[0]
     return 1.0 / precisions_cholesky**2
