@@ -44,9 +44,7 @@ import csv
 import io
 import json
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,27 +59,15 @@ from typing import ClassVar
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+sys.path.insert(0, str(ROOT / "tests"))
+from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port  # noqa: E402
+
 MB = 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------
 # The server and its memory
 # --------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # `python -c INTROSPECT run app.py ...` is `streamlit run app.py ...` (the same CLI entry point

@@ -7,8 +7,6 @@ import csv as csv_module
 import io
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port
 from sklearn.datasets import make_blobs
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-]
-IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 
 
 def _require_chromium() -> None:
@@ -42,16 +32,10 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     _require_chromium()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
