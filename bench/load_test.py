@@ -60,7 +60,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port  # noqa: E402
+from browser_support import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IDLE,
+    free_port,
+    streamlit_run_args,
+    wait_healthy,
+)
 
 MB = 1024 * 1024
 
@@ -156,18 +163,7 @@ class Server:
             [
                 sys.executable,
                 *(["-c", INTROSPECT] if introspect else ["-m", "streamlit"]),
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(self.port),
-                "--server.fileWatcherType",
-                "none",
-                "--browser.gatherUsageStats",
-                "false",
+                *streamlit_run_args(self.port),
                 "--server.disconnectedSessionTTL",
                 str(session_ttl),
             ],
@@ -195,17 +191,8 @@ class Server:
         return answer
 
     def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("streamlit did not become healthy:\n" + self.log_tail())
+        if not wait_healthy(self.url, self.proc, timeout):
+            raise RuntimeError("streamlit did not become healthy:\n" + self.log_tail())
 
     def log_tail(self, n: int = 3000) -> str:
         with contextlib.suppress(OSError):
