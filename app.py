@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import ensure_state, sidebar
+from pages.ui.state import ensure_state, sidebar
 
 
 def run() -> None:

@@ -24,9 +24,9 @@ from sklearn.datasets import make_blobs
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gmm_core.data import prepare  # noqa: E402
-from gmm_core.projection import project  # noqa: E402
-from gmm_core.workflow import FitSettings, fit_view, run_fit  # noqa: E402
+from gmm_core.dashboard.data import prepare  # noqa: E402
+from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit  # noqa: E402
+from gmm_core.dashboard.projection import project  # noqa: E402
 
 
 def blobs(n: int, d: int = 2, k: int = 8) -> np.ndarray:

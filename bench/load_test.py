@@ -88,8 +88,8 @@ OUT = os.environ["GMM_LOAD_TEST_INTROSPECT"]
 WATCH = {
     "streamlit.runtime.app_session.AppSession": "sessions",
     "streamlit.runtime.state.session_state.SessionState": "session states",
-    "pages.common.Dataset": "data sets",
-    "gmm_core.workflow.FitResult": "fits",
+    "pages.ui.state.Dataset": "data sets",
+    "gmm_core.dashboard.fitting.FitResult": "fits",
 }
 def count():
     found = dict.fromkeys(WATCH.values(), 0)

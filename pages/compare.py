@@ -3,8 +3,8 @@
 import streamlit as st
 
 from gmm_core.compare import MATCH_COSTS
-from gmm_core.data import safe_csv_bytes
-from gmm_core.workflow import compare_runs
+from gmm_core.dashboard.comparing import compare_runs
+from gmm_core.dashboard.data import safe_csv_bytes
 
 st.title("Compare with scikit-learn")
 fit = st.session_state.get("fit")

@@ -2,18 +2,18 @@
 
 import streamlit as st
 
-from gmm_core.data import MAX_COLUMNS, MAX_ROWS, MAX_UPLOAD_BYTES, DataError
-from gmm_core.projection import MAX_UMAP_ROWS, UMAP_METRICS
-from gmm_core.samples import SAMPLES
-from gmm_core.workflow import preview_figure
-from pages.common import (
+from gmm_core.dashboard.data import MAX_COLUMNS, MAX_ROWS, MAX_UPLOAD_BYTES, DataError
+from gmm_core.dashboard.fit_views import preview_figure
+from gmm_core.dashboard.projection import MAX_UMAP_ROWS, UMAP_METRICS
+from gmm_core.dashboard.samples import SAMPLES
+from pages.ui.state import (
     Preparation,
     default_preparation,
     load_builtin,
     load_upload,
     prepared_and_projection,
 )
-from pages.widgets import choice
+from pages.ui.widgets import choice
 
 MISSING = {"drop": "drop rows", "mean": "impute mean", "median": "impute median"}
 SCALING = {"none": "none", "standard": "standardise", "minmax": "min-max"}

@@ -4,18 +4,16 @@ import time
 
 import streamlit as st
 
-from gmm_core.em import Snapshot
-from gmm_core.workflow import (
-    FitSettings,
-    fit_view,
+from gmm_core.dashboard.fit_views import (
     half_step_animation,
     parameter_table,
-    run_fit,
     stopping_table,
     uncertainty_view,
 )
-from pages.common import cached_for_fit, prepared_and_projection
-from pages.widgets import downloads, m_step_panel, settings_form
+from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
+from gmm_core.em import Snapshot
+from pages.ui.state import cached_for_fit, prepared_and_projection
+from pages.ui.widgets import downloads, m_step_panel, settings_form
 
 st.title("Fit")
 dataset, prep = st.session_state.dataset, st.session_state.preparation

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from gmm_core.figures import criteria_figure
+from gmm_core.dashboard.figures import criteria_figure
+from gmm_core.dashboard.fit_views import restart_explorer
+from gmm_core.dashboard.fitting import FitSettings, fit_view
 from gmm_core.params import COVARIANCE_TYPES
 from gmm_core.selection import DIRECTION_NOTE, MAX_SWEEP_COMPONENTS, sweep
-from gmm_core.workflow import FitSettings, fit_view, restart_explorer
-from pages.common import prepared_and_projection
+from pages.ui.state import prepared_and_projection
 
 st.title("Model selection")
 st.caption(DIRECTION_NOTE)

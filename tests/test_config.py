@@ -3,8 +3,8 @@
 import tomllib
 from pathlib import Path
 
-from gmm_core.data import MAX_UPLOAD_BYTES
-from gmm_core.figures import PALETTE
+from gmm_core.dashboard.data import MAX_UPLOAD_BYTES
+from gmm_core.dashboard.figures import PALETTE
 
 CONFIG = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text())
 

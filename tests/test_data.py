@@ -1,4 +1,4 @@
-"""gmm_core.data and gmm_core.samples: reading, samples, prepare, and safe export."""
+"""dashboard data and samples: reading, samples, prepare, and safe export."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gmm_core.data import (
+from gmm_core.dashboard.data import (
     DataError,
     ReadReport,
     count_distinct_rows,
@@ -22,7 +22,7 @@ from gmm_core.data import (
     read_table,
     safe_csv_bytes,
 )
-from gmm_core.samples import SAMPLES, load_sample
+from gmm_core.dashboard.samples import SAMPLES, load_sample
 
 
 def read(

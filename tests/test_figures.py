@@ -1,4 +1,4 @@
-"""Tests of gmm_core.figures: structure of the EM animation, sanitising, size, static figures."""
+"""dashboard.figures: structure of the EM animation, sanitising, size, static figures."""
 
 import itertools
 import json
@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gmm_core.figures import (
+from gmm_core.dashboard.figures import (
     MACHINE_EPSILON,
     PALETTE,
     AnimationFrame,

@@ -88,9 +88,9 @@ def test_em_is_finite_monotone_and_normalised(data, reg_covar, covariance_type, 
 def test_no_nan_reaches_a_figure(data, covariance_type):
     import pandas as pd
 
-    from gmm_core.data import prepare
-    from gmm_core.projection import project
-    from gmm_core.workflow import FitSettings, fit_view, run_fit
+    from gmm_core.dashboard.data import prepare
+    from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
+    from gmm_core.dashboard.projection import project
 
     X, k = data
     columns = [f"c{i}" for i in range(X.shape[1])]

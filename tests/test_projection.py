@@ -1,4 +1,4 @@
-"""gmm_core.projection: the identity, PCA against scikit-learn, exact Gaussian projection, UMAP.
+"""dashboard.projection: the identity, PCA against scikit-learn, exact Gaussian projection, UMAP.
 
 UMAP compiles with numba on first use (10-20 s), so the file runs it twice in all, in
 module-scoped fixtures: once on all of iris and once fitted on a sample with the rest placed by
@@ -19,7 +19,7 @@ from sklearn.manifold import trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from gmm_core.projection import (
+from gmm_core.dashboard.projection import (
     UMAP_METRICS,
     Projection,
     ProjectionError,
@@ -63,7 +63,7 @@ def assert_progress_well_formed(calls: list[tuple[float, str]]) -> None:
 
 def test_import_does_not_load_umap_or_numba():
     code = (
-        "import sys, gmm_core.projection; "
+        "import sys, gmm_core.dashboard.projection; "
         "print(sorted(m for m in ('umap', 'numba', 'pynndescent', 'streamlit') "
         "if m in sys.modules))"
     )

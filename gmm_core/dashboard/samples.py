@@ -153,5 +153,5 @@ _LOADERS: dict[str, Callable[[], pd.DataFrame]] = {
     "wine": lambda: _sklearn(datasets.load_wine, "cultivar"),
     # The package reads the CSV it ships; its "NA" cells become NaN and are kept.
     "penguins": load_penguins,
-    "faithful": lambda: pd.read_csv(Path(__file__).parent / "datasets" / "faithful.csv"),
+    "faithful": lambda: pd.read_csv(Path(__file__).parents[1] / "datasets" / "faithful.csv"),
 }

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .em import FitHistory, Snapshot, e_step
+from gmm_core.em import FitHistory, Snapshot, e_step
+from gmm_core.params import MixtureParams
+
 from .figures import AnimationFrame
-from .params import MixtureParams
 
 #: Points drawn in the animation; EM itself always fits on all rows.
 MAX_DRAWN_POINTS = 3000

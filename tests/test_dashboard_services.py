@@ -1,4 +1,4 @@
-"""gmm_core.workflow and gmm_core.animation: from prepared data to figures and downloads."""
+"""The dashboard services and animation frames: from prepared data to figures and downloads."""
 
 import io
 import json
@@ -8,23 +8,18 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from gmm_core.animation import (
+from gmm_core.dashboard.animation import (
     MAX_FRAMES,
     DisplayMap,
     stratified_sample,
     thin_indices,
 )
-from gmm_core.data import prepare
-from gmm_core.projection import project
-from gmm_core.workflow import (
-    FitSettings,
-    compare_runs,
-    fit_json,
-    fit_view,
-    labelled_rows_csv,
-    parameter_table,
-    run_fit,
-)
+from gmm_core.dashboard.comparing import compare_runs
+from gmm_core.dashboard.data import prepare
+from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv
+from gmm_core.dashboard.fit_views import parameter_table
+from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
+from gmm_core.dashboard.projection import project
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,18 @@ Not a page (app.py does not register it).
 
 import streamlit as st
 
-from gmm_core.figures import figure_html
-from gmm_core.init import INIT_METHODS
-from gmm_core.params import COVARIANCE_TYPES
-from gmm_core.workflow import (
+from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv
+from gmm_core.dashboard.figures import figure_html
+from gmm_core.dashboard.fit_views import m_step_equations
+from gmm_core.dashboard.fitting import (
     MAX_COMPONENTS,
     MAX_ITERATIONS,
     MAX_RESTARTS,
     FitResult,
     FitSettings,
-    fit_json,
-    labelled_rows_csv,
-    m_step_equations,
 )
+from gmm_core.init import INIT_METHODS
+from gmm_core.params import COVARIANCE_TYPES
 
 
 def choice(container, label: str, options: dict[str, str], current: str) -> str:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import streamlit as st
 
-from gmm_core.data import DataError, PreparedData, ReadReport, prepare, read_table
-from gmm_core.projection import Projection, ProjectionError, project
-from gmm_core.samples import load_sample
+from gmm_core.dashboard.data import DataError, PreparedData, ReadReport, prepare, read_table
+from gmm_core.dashboard.projection import Projection, ProjectionError, project
+from gmm_core.dashboard.samples import load_sample
 
 DEFAULT_SAMPLE = "blobs"
 DEFAULT_SAMPLE_PARAMS = {"n_samples": 600, "n_components": 4, "spread": 0.8, "seed": 0}
@@ -142,7 +142,7 @@ def load_upload(data: bytes, name: str) -> Dataset:
 
 def load_builtin(name: str, **params) -> Dataset:
     """Load a built-in sample (cached on its name and parameters)."""
-    from gmm_core.samples import SAMPLES
+    from gmm_core.dashboard.samples import SAMPLES
 
     table, report = _read_sample(name, tuple(sorted(params.items())))
     key = f"sample:{name}:{sorted(params.items())}"
