@@ -18,6 +18,7 @@ from gmm_core.dashboard.data import (
     MAX_UPLOAD_BYTES,
     DataError,
     count_distinct_rows,
+    default_columns,
     numeric_columns,
     prepare,
     read_table,
@@ -74,6 +75,11 @@ def check(name: str, content: bytes, expected: dict) -> None:
         assert phrase in joined, f"{phrase!r} not in the notes {report.notes}"
     if "numeric" in expected:
         assert list(report.numeric_columns) == expected["numeric"]
+    # Every loadable file gets a default choice of columns, and each one left out is named.
+    chosen, column_notes = default_columns(df, report, None)
+    assert chosen and set(chosen) <= set(report.numeric_columns)
+    for name in set(df.columns) - set(chosen):
+        assert any(f"`{name}`" in note for note in column_notes), (name, column_notes)
     try:
         prepared = prepare(df, numeric_columns(df))
     except DataError as error:

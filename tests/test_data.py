@@ -17,6 +17,7 @@ from gmm_core.dashboard.data import (
     DataError,
     ReadReport,
     count_distinct_rows,
+    default_columns,
     numeric_columns,
     prepare,
     read_table,
@@ -319,6 +320,105 @@ def test_blobs_reject_bad_parameters(kwargs):
 def test_unknown_sample():
     with pytest.raises(DataError, match="Choose one of: iris, wine, penguins, faithful, blobs"):
         load_sample("mnist")
+
+
+# --- default columns -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("iris", 4),
+        ("wine", 13),  # magnesium and proline are whole numbers with many values: kept
+        ("penguins", ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")),
+        ("faithful", ("eruptions", "waiting")),  # waiting: ~50 whole minutes, a measurement
+        ("blobs", ("x", "y")),
+    ],
+)
+def test_default_columns_of_the_samples(name, expected):
+    df, report = load_sample(name)
+    label = SAMPLES[name].label_column
+    columns, notes = default_columns(df, report, label)
+    if isinstance(expected, int):
+        assert columns == tuple(c for c in report.numeric_columns if c != label)
+        assert len(columns) == expected
+    else:
+        assert columns == expected
+    assert label not in columns
+    if name == "penguins":
+        year = next(n for n in notes if "`year`" in n)
+        assert "year" in year.split("`year`", 1)[1] and "3 distinct whole numbers" in year
+        assert "Columns EM uses" in year
+        # The text columns are named, not dropped in silence.
+        assert any("`island` and `sex`" in n and "text" in n for n in notes)
+        assert "4 body measurements" in SAMPLES[name].description
+
+
+def test_default_columns_penguins_uploaded_as_csv():
+    df, _ = load_sample("penguins")
+    data = df.to_csv(index=False, na_rep="NA").encode()
+    table, report = read_table(data, "penguins.csv")
+    columns, notes = default_columns(table, report, None)
+    assert columns == ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+    assert any("`species`, `island` and `sex`" in n for n in notes)
+
+
+def test_default_columns_leave_out_identifiers_years_dates_and_codes():
+    rng = np.random.default_rng(0)
+    n = 200
+    table = pd.DataFrame(
+        {
+            "column_1": np.arange(1, n + 1),  # R's row names, written without a header
+            "customer_id": rng.permutation(np.arange(5000, 5000 + 3 * n))[:n],
+            "shuffled": rng.permutation(n),
+            "height": rng.normal(170, 10, n),
+            "weight_kg": rng.integers(40, 120, n),  # whole numbers, many values: a measurement
+            "visits": rng.integers(0, 60, n),
+            "cylinders": rng.choice([4, 6, 8], n),  # few whole numbers: a code
+            "rooms_count": rng.choice([1, 2, 3], n),  # few, but "count" says measured
+            "survey_year": rng.choice([2019, 2020, 2021, 2022], n),
+            "recorded": rng.choice([20210105, 20220317, 20231231], n),
+            "zip": rng.integers(10000, 99999, n),
+            "flag": rng.integers(0, 2, n).astype(float),
+            "constant": np.full(n, 3.0),
+            "group": rng.choice([1, 2], n),  # the label: never preselected
+            "city": rng.choice(["Oslo", "Rome"], n),
+            "member": rng.choice([True, False], n),
+        }
+    )
+    report = ReadReport.from_frame(table, source="t", file_format="sample")
+    columns, notes = default_columns(table, report, "group")
+    assert columns == ("height", "weight_kg", "visits", "rooms_count")
+    said = {c: next(n for n in notes if f"`{c}`" in n) for c in ("column_1", "customer_id")}
+    assert "identifier" in said["column_1"] and "in increasing order" in said["column_1"]
+    assert "identifier" in said["customer_id"]
+    for column, kind in [
+        ("shuffled", "identifier"),
+        ("cylinders", "code or category: 3 distinct whole numbers (4, 6, 8)"),
+        ("survey_year", "year: 4 distinct whole numbers, 2019 to 2022"),
+        ("recorded", "date"),
+        ("zip", "code"),
+        ("flag", "code"),
+        ("constant", "constant (3 in every row)"),
+        ("group", "label column"),
+    ]:
+        note = next(n for n in notes if n.count(f"`{column}`"))
+        assert kind in note, (column, note)
+    assert any("`city` and `member`" in n and "text or true/false values" in n for n in notes)
+
+
+def test_default_columns_keep_something_when_every_column_looks_like_a_code():
+    table = pd.DataFrame({"a": [1, 2, 1, 2] * 5, "b": [3, 4, 5, 3] * 5})
+    report = ReadReport.from_frame(table, source="t", file_format="sample")
+    columns, notes = default_columns(table, report, None)
+    assert columns == ("a", "b")
+    assert "preselected anyway" in notes[0]
+
+
+def test_default_columns_do_not_count_values_of_a_handful_of_rows():
+    # Three rows of whole numbers say nothing about codes or row numbers.
+    table, report = read("x,y\n1,2\n3,4\n5,6\n")
+    assert default_columns(table, report, None) == (("x", "y"), ())
 
 
 # --- prepare -------------------------------------------------------------------------------------

@@ -771,6 +771,201 @@ def numeric_columns(df: pd.DataFrame) -> list[str]:
     return [name for name, dtype in df.dtypes.items() if _is_numeric(dtype)]
 
 
+#: At most this many distinct whole numbers (and a third of the rows) make a column look like
+#: a code or category rather than a measurement: flags, ratings, group numbers, cylinders.
+CODE_MAX_DISTINCT = 10
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Words of a column name that mark an identifier, a code or a date (names split into words at
+# "_", spaces, digits and camelCase, so "PassengerId" is "passenger id" but "malic_acid" has no
+# "id").
+_ID_WORDS = _word_set("id ids idx index rowid rownames row key uid uuid")
+_CODE_WORDS = _word_set(
+    "code codes zip zipcode postcode postal fips category class type group cluster label flag "
+    "month weekday status"
+)
+_YEAR_WORDS = _word_set("year years yr season")
+_DATE_WORDS = _word_set("date datetime timestamp")
+# Words (often units) that say a column is measured; such a column is never called a code.
+_MEASURE_WORDS = _word_set(
+    "mm cm m km in ft g kg mg lb lbs oz s sec ms min mins h hr hrs hours minutes seconds pct "
+    "percent usd eur length width height depth weight mass size age count amount price income "
+    "score duration waiting distance area volume"
+)
+
+
+def _name_words(name: str) -> set[str]:
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(name))
+    return {word for word in re.split(r"[^a-z]+", spaced.lower()) if word}
+
+
+def _left_out_reason(column: pd.Series, name: str) -> tuple[str, str] | None:
+    """Why a numeric column is not a measurement to cluster on, or None if it is one.
+
+    Returns
+    -------
+    (kind, reason) or None
+        ``kind`` is "identifier", "year", "date", "code", "constant" or "empty"; ``reason`` a
+        clause with the numbers ("it looks like a year: ...").
+    """
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return "empty", "it has no values"
+    words = _name_words(name)
+    distinct = int(pd.unique(values).size)
+    low, high = float(values.min()), float(values.max())
+    if distinct == 1:
+        return "constant", f"it is constant ({low:g} in every row), so it cannot separate clusters"
+    if not np.array_equal(values, np.round(values)):
+        return None  # fractions are measured, whatever the name says
+    steps = np.diff(values)
+    monotone = bool(np.all(steps > 0) or np.all(steps < 0))
+    # Counting values says little about a handful of rows: there only the name counts.
+    enough = n >= 10
+    unique = distinct == n and n >= 3
+    span = high - low + 1
+    numbered = enough and (
+        (monotone and bool(np.all(steps == steps[0])))  # row numbers
+        or (monotone and span <= 2 * n)  # sorted identifiers with a few gaps
+        or span <= 1.1 * n  # shuffled row numbers
+    )
+    if unique and (words & _ID_WORDS or numbered):
+        order = "in increasing order" if monotone and steps[0] > 0 else "once each"
+        return "identifier", (
+            f"it looks like an identifier: {n:,} different whole numbers from {low:g} to "
+            f"{high:g}, {order}"
+        )
+    if words & _ID_WORDS:
+        return "code", f"it looks like an identifier or code: {distinct:,} different whole numbers"
+    if words & _DATE_WORDS or (enough and _looks_like_date_numbers(values)):
+        return "date", f"it looks like a date written as a number ({low:g} to {high:g})"
+    in_years = low >= 1800 and high <= 2100
+    if (words & _YEAR_WORDS and low >= 1000 and high <= 2999) or (
+        enough and in_years and distinct <= 30 and high - low <= 150 and not words & _MEASURE_WORDS
+    ):
+        return (
+            "year",
+            f"it looks like a year: {_count(distinct, 'distinct whole number')}, {low:g} to "
+            f"{high:g}",
+        )
+    if words & _MEASURE_WORDS:
+        return None
+    if words & _CODE_WORDS or (enough and distinct <= min(CODE_MAX_DISTINCT, n // 3)):
+        shown = ", ".join(f"{v:g}" for v in np.sort(pd.unique(values))[:6])
+        more = ", ..." if distinct > 6 else ""
+        return "code", (
+            "it looks like a code or category: "
+            f"{_count(distinct, 'distinct whole number')} ({shown}{more})"
+        )
+    return None
+
+
+def _looks_like_date_numbers(values: np.ndarray) -> bool:
+    """Whole numbers that all read as YYYYMMDD (or YYYYMM) dates between 1800 and 2100."""
+    if values.min() >= 18000101 and values.max() <= 21001231:
+        month, day = (values // 100) % 100, values % 100
+        return bool(np.all((month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)))
+    if values.min() >= 180001 and values.max() <= 210012:
+        month = values % 100
+        return bool(np.all((month >= 1) & (month <= 12)))
+    return False
+
+
+def default_columns(
+    table: pd.DataFrame, report: ReadReport, label: str | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The columns to preselect for EM, and plain notes on every column left out and why.
+
+    A numeric column is left out when it looks like an identifier (whole numbers, one per
+    row: row numbers, shuffled or sorted ids), a year, a date written as a number
+    (YYYYMMDD), a code or category (whole numbers with at most :data:`CODE_MAX_DISTINCT`
+    distinct values, or a name such as "zip" or "group"), is constant or empty, or is the
+    label column. Whole-number measurements with many values (a body mass in grams, a waiting
+    time in minutes) stay, and so does any column whose name carries a unit ("_mm", "_g").
+    Columns that are not numbers (text, dates, true/false) are named in a note too. If every
+    numeric column would be left out, they are preselected anyway (identifiers last), so that
+    EM always has something to fit.
+
+    Parameters
+    ----------
+    table : DataFrame of shape (n_rows, n_columns)
+        The loaded table.
+    report : ReadReport
+        Its report; ``report.numeric_columns`` are the candidates, in order.
+    label : str or None
+        The label column, never preselected.
+
+    Returns
+    -------
+    columns : tuple of str
+        The columns to preselect, in the table's order.
+    notes : tuple of str
+        One plain-English sentence per column (or group of text columns) left out, saying how
+        to add it back.
+    """
+    candidates = [c for c in report.numeric_columns if c != label and c in table.columns]
+    reasons = {c: _left_out_reason(table[c], c) for c in candidates}
+    kept = [c for c in candidates if reasons[c] is None]
+    notes = []
+    if not kept:
+        # Better a questionable column than none: EM needs at least one.
+        kept = [c for c in candidates if reasons[c][0] in ("year", "date", "code")]
+        kept = kept or [c for c in candidates if reasons[c][0] != "empty"] or candidates
+        if kept:
+            why = "; ".join(f"{_quoted([c])}: {reasons[c][1]}" for c in kept[:3])
+            notes.append(
+                f"No numeric column looks like a measurement, so {_quoted(kept)} "
+                f"{'is' if len(kept) == 1 else 'are'} preselected anyway ({why}). Choose the "
+                "columns to fit under Columns EM uses."
+            )
+    for c in candidates:
+        if c not in kept:
+            kind, reason = reasons[c]
+            unless = (
+                "you want it fitted" if kind in ("constant", "empty") else "it is a measurement"
+            )
+            notes.append(
+                f"Left {_quoted([c])} out of the columns EM uses: {reason}. Add it back under "
+                f"Columns EM uses if {unless}."
+            )
+    if label is not None and label in table.columns:
+        notes.append(
+            f"{_quoted([label])} is the label column: it is kept aside to score the clusters "
+            "against, never fitted."
+        )
+    text = [c for c in report.other_columns if c in table.columns and c != label]
+    if text:
+        kinds = sorted({_other_kind(table[c]) for c in text})
+        one = len(text) == 1
+        notes.append(
+            f"{_quoted(text)} {'holds' if one else 'hold'} {' or '.join(kinds)}, not numbers, "
+            f"so EM does not use {'it' if one else 'them'}. Choose "
+            f"{'it' if one else 'one'} as the label column to compare the clusters with it."
+        )
+    return tuple(kept), tuple(notes)
+
+
+def _quoted(names: Sequence[str]) -> str:
+    """Names as Markdown code, joined with commas and "and"."""
+    # A name with a backtick in it needs a longer fence to stay one code span.
+    quoted = [f"`` {name} ``" if "`" in str(name) else f"`{name}`" for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _other_kind(column: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(column):
+        return "true/false values"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "dates"
+    return "text"
+
+
 def prepare(
     df: pd.DataFrame,
     columns: Sequence[str],

@@ -49,8 +49,9 @@ SAMPLES: dict[str, SampleInfo] = {
         "UCI Wine data (Forina et al.), via scikit-learn's load_wine",
     ),
     "penguins": SampleInfo(
-        "344 penguins of 3 species on islands of the Palmer Archipelago, 4 body measurements; "
-        "a few values are missing.",
+        "344 penguins of 3 species on islands of the Palmer Archipelago, 4 body measurements "
+        "(bill length and depth, flipper length, body mass) fitted by default; island, sex and "
+        "the year of observation are there too but not measurements. A few values are missing.",
         "species",
         "Gorman, Williams and Fraser (2014), via the palmerpenguins package",
     ),
