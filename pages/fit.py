@@ -1,6 +1,4 @@
-"""Fit page: EM settings, the Fit button, the animation, convergence plots and downloads."""
-
-import time
+"""Fit page: the EM settings, live; the animation, convergence plots and downloads."""
 
 import streamlit as st
 
@@ -10,91 +8,84 @@ from gmm_core.dashboard.fit_views import (
     stopping_table,
     uncertainty_view,
 )
-from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
-from gmm_core.em import Snapshot
-from pages.ui.state import cached_for_fit, prepared_and_projection
-from pages.ui.widgets import downloads, m_step_panel, settings_form
+from gmm_core.dashboard.fitting import fit_view
+from gmm_core.dashboard.live import describe_settings
+from pages.ui.state import Pending, cached_for_fit, prepared_and_projection, projection_progress
+from pages.ui.widgets import autoplay, downloads, live_fit, m_step_panel, settings_widgets
 
-st.title("Fit")
-dataset, prep = st.session_state.dataset, st.session_state.preparation
+st.markdown(
+    "##### Watch EM fit a Gaussian mixture, one iteration at a time\n"
+    "Change any setting: the fit and its animation are redone at once. Your own table goes "
+    "on the **Data** page."
+)
 ready = prepared_and_projection()
-last = st.session_state.get("fit")
-# A model chosen on the Model selection page arrives here and is fitted at once.
-handed_over = st.session_state.pop("fit_request", None)
-defaults = handed_over or (last.settings if last is not None else FitSettings())
-settings = settings_form(defaults, len(ready[0].X) if ready else 1)
+if isinstance(ready, Pending):
+    projection_progress(ready.job, where="The fit below is of the previous preparation.")
 
-# A newcomer gets a first fit without pressing anything; later fits need the button.
-if ready is not None and (settings or handed_over or last is None):
-    view = fit_view(*ready, fit_on=prep.fit_on)
-    settings = settings or defaults
-    with st.status(f"Fitting K = {settings.n_components} on {view.space}…") as status:
-        bar, shown = st.progress(0.0), [0.0]
 
-        def progress(run: int, runs: int, snap: Snapshot) -> None:
-            if time.perf_counter() - shown[0] > 0.1:  # a few updates a second is enough
-                shown[0] = time.perf_counter()
-                done = (run + snap.iteration / settings.max_iter) / runs
-                bar.progress(
-                    min(done, 1.0),
-                    text=f"restart {run + 1}/{runs}, iteration {snap.iteration}, "
-                    f"log-likelihood {snap.log_likelihood:.4f}",
-                )
+@st.fragment
+def fit_panel() -> None:
+    """Settings, fit and figures: a changed setting reruns only this."""
+    current = ready if ready is not None and not isinstance(ready, Pending) else None
+    n_rows = len(current.prepared.X) if current else None
+    settings = settings_widgets(n_rows)
+    result = st.session_state.get("fit")
+    if current is not None:
+        source = (st.session_state.dataset, st.session_state.preparation)
+        view = fit_view(current.prepared, current.projection, fit_on=source[1].fit_on)
+        result = live_fit(view, settings, source)
+    if result is None:
+        st.info("Choose data on the Data page; the fit appears here.")
+        return
+    draw(result)
 
-        try:
-            last = run_fit(view, settings, progress=progress)
-        except ValueError as err:
-            status.update(label="The fit failed; the previous fit is kept.", state="error")
-            st.error(str(err), icon="⚠️")
-        else:
-            st.session_state.fit = last
-            st.session_state.fit_serial = st.session_state.get("fit_serial", 0) + 1
-            st.session_state.fit_source = (dataset, prep)
-            status.update(label=f"Fitted in {last.seconds:.2f} s", state="complete", expanded=False)
 
-if last is None:
-    st.info("Choose data on the Data page, then press **Fit**.")
-    st.stop()
-fit_data, fit_prep = st.session_state.fit_source
-if fit_data.key != dataset.key or fit_prep != prep:
-    st.warning(
-        "This fit was made on other data or another preparation; press **Fit** to fit "
-        "the current data."
+def draw(result) -> None:
+    model = result.model
+    fit_data, fit_prep = st.session_state.fit_source
+    if (fit_data.key, fit_prep) != (st.session_state.dataset.key, st.session_state.preparation):
+        st.warning(f"This fit is of {fit_data.name} as prepared before; the new one is coming.")
+    left, right = st.columns([3, 2])
+    st.session_state.setdefault("fit_show", "iterations")
+    views = {"iterations": "EM iterations", "half": "E- and M-steps apart", "unsure": "Uncertainty"}
+    view = right.segmented_control(
+        "Show", list(views), format_func=views.get, key="fit_show", required=True
     )
-model = last.model
-for message in (*last.view.notes, *last.messages):
-    st.info(message)
-if last.advice:
-    st.warning(last.advice, icon="⚠️")
-m = st.columns(4)
-m[0].metric("iterations", model.n_iter_)
-m[1].metric("converged", "yes" if model.converged_ else "no")
-m[2].metric("mean log-likelihood", f"{model.history_[-1].log_likelihood:.4f}")
-m[3].metric("time per iteration", f"{1e3 * last.seconds_per_iteration:.1f} ms")
-
-left, right = st.columns([3, 2])
-views = {"iterations": "EM iterations", "half": "E- and M-steps apart", "unsure": "Uncertainty"}
-view = left.radio("Show", list(views), format_func=views.get, horizontal=True)
-if view == "iterations":
-    left.plotly_chart(last.animation, width="stretch", key="animation")
-elif view == "half":
-    left.plotly_chart(cached_for_fit("half", lambda: half_step_animation(last)), width="stretch")
-else:
-    figure, unsure = cached_for_fit("unsure", lambda: uncertainty_view(last, fit_data.table))
-    left.plotly_chart(figure, width="stretch")
-    left.caption(
-        "Bigger, darker points are less sure of their component (1 − max responsibility); "
-        "contours show the fitted density. The least sure rows:"
+    if view == "iterations":
+        left.plotly_chart(result.animation, width="stretch", key="animation")
+        autoplay(st.session_state.get("fit_serial", 0))
+    elif view == "half":
+        half = cached_for_fit("half", lambda: half_step_animation(result))
+        left.plotly_chart(half, width="stretch", key="half")
+    else:
+        figure, unsure = cached_for_fit("unsure", lambda: uncertainty_view(result, fit_data.table))
+        left.plotly_chart(figure, width="stretch", key="unsure")
+        left.caption(
+            "Bigger, darker points are less sure of their component (1 − max responsibility); "
+            "contours show the fitted density. The least sure rows:"
+        )
+        left.dataframe(unsure, width="stretch")
+    right.caption(describe_settings(result.settings))
+    m = right.columns(4)
+    m[0].metric("iterations", model.n_iter_)
+    m[1].metric("converged", "yes" if model.converged_ else "no")
+    m[2].metric("mean log-lik.", f"{model.history_[-1].log_likelihood:.4f}")
+    m[3].metric("ms / iteration", f"{1e3 * result.seconds_per_iteration:.1f}")
+    if result.advice:
+        right.warning(result.advice, icon="⚠️")
+    for message in (*result.view.notes, *result.messages):
+        right.info(message)
+    right.plotly_chart(result.log_likelihood, width="stretch", key="loglik")
+    right.plotly_chart(result.weights, width="stretch", key="weights")
+    with st.expander("Stopping rules side by side (marked on the log-likelihood plot)", key="x_st"):
+        st.dataframe(stopping_table(result), width="stretch", hide_index=True)
+    with st.expander("The M-step, in numbers", key="x_mstep"):
+        m_step_panel(result)
+    st.subheader("Fitted parameters")
+    st.dataframe(
+        parameter_table(model, result.view.feature_names), width="stretch", hide_index=True
     )
-    left.dataframe(unsure, width="stretch")
-right.plotly_chart(last.log_likelihood, width="stretch")
-right.plotly_chart(last.weights, width="stretch")
+    downloads(result, fit_data.table)
 
-with st.expander("Stopping rules side by side (marked on the log-likelihood plot)"):
-    st.dataframe(stopping_table(last), width="stretch", hide_index=True)
-with st.expander("The M-step, in numbers"):
-    m_step_panel(last)
 
-st.subheader("Fitted parameters")
-st.dataframe(parameter_table(model, last.view.feature_names), width="stretch", hide_index=True)
-downloads(last, fit_data.table)
+fit_panel()

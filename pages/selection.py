@@ -7,20 +7,24 @@ from gmm_core.dashboard.fit_views import restart_explorer
 from gmm_core.dashboard.fitting import FitSettings, fit_view
 from gmm_core.params import COVARIANCE_TYPES
 from gmm_core.selection import DIRECTION_NOTE, MAX_SWEEP_COMPONENTS, sweep
-from pages.ui.state import prepared_and_projection
+from pages.ui.state import Pending, prepared_and_projection, projection_progress, set_settings
 
 st.title("Model selection")
 st.caption(DIRECTION_NOTE)
 ready = prepared_and_projection()
-if ready is None:
+if isinstance(ready, Pending):
+    projection_progress(ready.job, where="The sweep can run once the projection is ready.")
+if ready is None or isinstance(ready, Pending):
     st.stop()
-view = fit_view(*ready, fit_on=st.session_state.preparation.fit_on)
+view = fit_view(ready.prepared, ready.projection, fit_on=st.session_state.preparation.fit_on)
 n = len(view.X)
 
 with st.form("sweep"):
     c = st.columns(4)
     max_k = c[0].number_input("Largest K", 1, min(MAX_SWEEP_COMPONENTS, n), min(8, n))
-    types = c[1].multiselect("Covariance types", COVARIANCE_TYPES, default=list(COVARIANCE_TYPES))
+    types = c[1].pills(
+        "Covariance types", COVARIANCE_TYPES, selection_mode="multi", default=COVARIANCE_TYPES
+    )
     n_init = c[2].number_input("Restarts per model", 1, 20, 3)
     seed = c[3].number_input("Seed", 0, 2**31 - 1, 42)
     init = st.radio(
@@ -88,12 +92,14 @@ chosen = st.selectbox(
     format_func=lambda m: f"{m[0]}, K = {m[1]}",
 )
 if st.button("Fit this model on the Fit page", type="primary"):
-    st.session_state.fit_request = FitSettings(
-        n_components=chosen[1],
-        covariance_type=chosen[0],
-        init_params=init,
-        random_state=int(old_key[5]),
-        n_init=int(old_key[4]),
+    set_settings(
+        FitSettings(
+            n_components=chosen[1],
+            covariance_type=chosen[0],
+            init_params=init,
+            random_state=int(old_key[5]),
+            n_init=int(old_key[4]),
+        )
     )
     st.switch_page("pages/fit.py")
 

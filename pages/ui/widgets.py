@@ -1,10 +1,14 @@
-"""Building blocks that would crowd the pages: option radios, the Fit settings form, downloads.
-
-Not a page (app.py does not register it).
+"""Building blocks that would crowd the pages: option controls, the live EM settings, the fit
+runner, the animation's autoplay, the M-step panel and the downloads. Not a page.
 """
+
+from __future__ import annotations
+
+import time
 
 import streamlit as st
 
+from gmm_core import init as init_module
 from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv
 from gmm_core.dashboard.figures import figure_html
 from gmm_core.dashboard.fit_views import m_step_equations
@@ -14,51 +18,214 @@ from gmm_core.dashboard.fitting import (
     MAX_RESTARTS,
     FitResult,
     FitSettings,
+    FitView,
+    run_fit,
 )
-from gmm_core.init import INIT_METHODS
+from gmm_core.dashboard.live import FitCache, estimated_seconds, is_live
+from gmm_core.em import Snapshot
 from gmm_core.params import COVARIANCE_TYPES
+from pages.ui.state import SETTINGS_WIDGETS, seed_widgets, write_link
+
+#: What each start does, in a sentence (the help of the Initialisation control).
+INIT_HELP = {
+    "wide": "k-means++ seeds as means, every covariance the data's own, equal weights: wide "
+    "overlapping ellipses that separate as EM runs (the app's default).",
+    "kmeans": "scikit-learn's default: responsibilities from a k-means clustering.",
+    "k-means++": "scikit-learn's k-means++ seeds, each component one point: frame 0 shows "
+    "covariances of reg_covar (invisible ellipses) and weights of 1/n.",
+    "random": "random responsibilities for every row: all means start near the centre.",
+    "random_from_data": "K random rows, each component one point (like k-means++).",
+}
 
 
-def choice(container, label: str, options: dict[str, str], current: str) -> str:
-    """A horizontal radio over ``options`` (value -> shown text), starting at ``current``."""
-    values = list(options)
-    return container.radio(
-        label, values, horizontal=True, index=values.index(current), format_func=options.get
+def choice(label: str, options: dict[str, str], key: str, *, container=st, help=None):
+    """A one-click horizontal choice over ``options`` (value -> shown text), keyed.
+
+    The value lives in ``st.session_state[key]``, seeded by the caller.
+    """
+    return container.segmented_control(
+        label,
+        list(options),
+        format_func=options.get,
+        key=key,
+        required=True,
+        help=help,
     )
 
 
-def settings_form(defaults: FitSettings, n_rows: int) -> FitSettings | None:
-    """The EM settings in a form; returns them when **Fit** is pressed, else None.
+def settings_widgets(n_rows: int | None) -> FitSettings:
+    """The EM settings as live, keyed widgets; returns what they show now.
 
-    The widgets' bounds keep every value in range (K at most the number of rows).
+    Every widget has a ``key`` and takes its value from ``st.session_state`` (seeded from the
+    canonical ``st.session_state.settings``), so no change is ever lost, whatever the last fit.
+    ``n_rows`` bounds K (None: not known yet).
     """
-    with st.form("settings"):
+    keys = SETTINGS_WIDGETS
+    # While the data are not ready (a projection still running) K is not bounded by them:
+    # clamping to a placeholder row count would overwrite the person's K.
+    k_max = MAX_COMPONENTS if n_rows is None else max(1, min(MAX_COMPONENTS, n_rows))
+    seed_widgets(st.session_state.settings, keys)
+    if st.session_state[keys["n_components"]] > k_max:
+        st.session_state[keys["n_components"]] = k_max
+    methods = init_module.INIT_METHODS
+    if "wide" in methods:
+        methods = ("wide", *[m for m in methods if m != "wide"])
+    if st.session_state[keys["init_params"]] not in methods:
+        st.session_state[keys["init_params"]] = methods[0]
+    top = st.columns([1, 1, 2, 3])
+    top[0].number_input("Components K", 1, k_max, key=keys["n_components"])
+    top[1].number_input("Max iterations", 1, MAX_ITERATIONS, key=keys["max_iter"])
+    choice(
+        "Covariance",
+        {c: c for c in COVARIANCE_TYPES},
+        keys["covariance_type"],
+        container=top[2],
+        help="full: any ellipse per component · tied: one shared ellipse · diag: axis-aligned "
+        "· spherical: circles",
+    )
+    choice(
+        "Initialisation",
+        {m: m for m in methods},
+        keys["init_params"],
+        container=top[3],
+        help=" \n".join(f"**{m}**: {INIT_HELP.get(m, '')}" for m in methods),
+    )
+    with st.expander("More settings: tolerance, seed, reg_covar, restarts", key="more_settings"):
         c = st.columns(4)
-        k_max = max(1, min(MAX_COMPONENTS, n_rows))
-        k = c[0].number_input("Components K", 1, k_max, min(defaults.n_components, k_max))
-        max_iter = c[1].number_input("Max iterations", 1, MAX_ITERATIONS, defaults.max_iter)
-        tol = c[2].number_input(
+        c[0].number_input(
             "Tolerance (0 = run every iteration)",
             0.0,
             1.0,
-            defaults.tol,
             format="%.0e",
             step=1e-4,
+            key=keys["tol"],
         )
-        cov = c[3].selectbox(
-            "Covariance", COVARIANCE_TYPES, index=COVARIANCE_TYPES.index(defaults.covariance_type)
+        c[1].number_input("Seed", 0, 2**31 - 1, key=keys["random_state"])
+        c[2].number_input("reg_covar", 0.0, 1.0, format="%.0e", step=1e-6, key=keys["reg_covar"])
+        c[3].number_input("Restarts", 1, MAX_RESTARTS, key=keys["n_init"])
+    state = st.session_state
+    settings = FitSettings(
+        int(state[keys["n_components"]]),
+        int(state[keys["max_iter"]]),
+        float(state[keys["tol"]]),
+        state[keys["covariance_type"]],
+        state[keys["init_params"]],
+        int(state[keys["random_state"]]),
+        float(state[keys["reg_covar"]]),
+        int(state[keys["n_init"]]),
+    )
+    state.settings = settings
+    write_link()
+    return settings
+
+
+def _fits() -> FitCache:
+    return st.session_state.setdefault("fits", FitCache())
+
+
+def live_fit(view: FitView, settings: FitSettings, source: tuple) -> FitResult | None:
+    """The fit for these settings: from the session's cache, fitted now when it is cheap, or
+    after one press of **Fit** when it is not. Returns the fit to show (the last one while a
+    change is pending or when the new fit failed).
+
+    ``source`` is (dataset, preparation): it keys the cache together with the settings.
+    """
+    dataset, prep = source
+    key = (dataset.key, prep, settings)
+    cache = _fits()
+    found = cache.get(key)
+    last: FitResult | None = st.session_state.get("fit")
+    if isinstance(found, str):
+        st.error(f"{found} The previous fit is shown.", icon="⚠️")
+        return last
+    if found is not None:
+        if found is not last:
+            _make_current(found, source)
+        return found
+    n, d = view.X.shape
+    seconds = estimated_seconds(n, d, settings.n_components, settings.max_iter, settings.n_init)
+    if not is_live(seconds):
+        pressed = st.button(
+            f"Fit K = {settings.n_components} (about {seconds:.0f} s)",
+            type="primary",
+            key="fit_button",
         )
-        c = st.columns(4)
-        init = c[0].selectbox(
-            "Initialisation", INIT_METHODS, index=INIT_METHODS.index(defaults.init_params)
-        )
-        seed = c[1].number_input("Seed", 0, 2**31 - 1, defaults.random_state)
-        reg = c[2].number_input("reg_covar", 0.0, 1.0, defaults.reg_covar, format="%.0e", step=1e-6)
-        n_init = c[3].number_input("Restarts", 1, MAX_RESTARTS, defaults.n_init)
-        if not st.form_submit_button("Fit", type="primary"):
-            return None
-    return FitSettings(
-        int(k), int(max_iter), float(tol), cov, init, int(seed), float(reg), int(n_init)
+        if not pressed:
+            st.info(
+                "These settings are not fitted yet: the fit takes a few seconds, so it waits "
+                "for **Fit**." + (" The last fit is shown below." if last is not None else ""),
+                icon="⏳",
+            )
+            return last
+    result = _run(view, settings)
+    if isinstance(result, str):
+        cache.put(key, result)
+        st.error(f"{result} The previous fit is shown.", icon="⚠️")
+        return last
+    cache.put(key, result)
+    _make_current(result, source)
+    return result
+
+
+def _make_current(result: FitResult, source: tuple) -> None:
+    st.session_state.fit = result
+    st.session_state.fit_serial = st.session_state.get("fit_serial", 0) + 1
+    st.session_state.fit_source = source
+
+
+def _run(view: FitView, settings: FitSettings) -> FitResult | str:
+    """Fit with a progress bar; a failure comes back as its message."""
+    holder = st.empty()
+    bar, shown = holder.progress(0.0, text=f"Fitting K = {settings.n_components}…"), [0.0]
+
+    def progress(run: int, runs: int, snap: Snapshot) -> None:
+        if time.perf_counter() - shown[0] > 0.1:  # a few updates a second is enough
+            shown[0] = time.perf_counter()
+            done = (run + snap.iteration / settings.max_iter) / runs
+            bar.progress(
+                min(done, 1.0),
+                text=f"restart {run + 1}/{runs}, iteration {snap.iteration}, "
+                f"log-likelihood {snap.log_likelihood:.4f}",
+            )
+
+    try:
+        return run_fit(view, settings, progress=progress)
+    except ValueError as err:
+        return str(err)
+    finally:
+        holder.empty()
+
+
+def autoplay(serial: int) -> None:
+    """Press the animation's Play once when a new fit is drawn (once per fit and page load).
+
+    plotly.js has no autoplay for frames inside Streamlit's chart element, so a small script
+    clicks the chart's own Play button once it has rendered.
+    """
+    st.html(
+        f"""<script>
+(function () {{
+  const token = "em-fit-{int(serial)}";
+  window.__emPlayed = window.__emPlayed || {{}};
+  if (window.__emPlayed[token]) return;
+  let tries = 0;
+  const timer = setInterval(function () {{
+    tries += 1;
+    const chart = document.querySelector(".st-key-animation .js-plotly-plot");
+    const play = chart && chart.querySelector(".updatemenu-button");
+    if (play && chart._transitionData !== undefined) {{
+      clearInterval(timer);
+      window.__emPlayed[token] = true;
+      setTimeout(function () {{
+        play.dispatchEvent(new MouseEvent("click", {{bubbles: true}}));
+      }}, 250);
+    }} else if (tries > 200) {{
+      clearInterval(timer);
+    }}
+  }}, 100);
+}})();
+</script>""",
+        unsafe_allow_javascript=True,
     )
 
 
@@ -68,8 +235,11 @@ def m_step_panel(result: FitResult) -> None:
         st.caption("This run made no EM iteration.")
         return
     c1, c2 = st.columns(2)
-    k = c1.selectbox("Component", range(result.settings.n_components))
-    it = c2.slider("Iteration", 1, result.model.n_iter_, 1) if result.model.n_iter_ > 1 else 1
+    k = c1.selectbox("Component", range(result.settings.n_components), key="mstep_component")
+    n_iter = result.model.n_iter_
+    if st.session_state.get("mstep_iteration", 1) > n_iter:
+        st.session_state.mstep_iteration = 1
+    it = c2.slider("Iteration", 1, n_iter, key="mstep_iteration") if n_iter > 1 else 1
     for line in m_step_equations(result, k, it):
         st.latex(line)
 
