@@ -115,6 +115,33 @@ class DisplayMap:
         return (means - self.center) @ w.T, (projected + projected.transpose(0, 2, 1)) / 2.0
 
 
+def _responsibilities(rows: np.ndarray, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    """Most likely component of each row under ``snapshot`` and its responsibility."""
+    resp = np.exp(e_step(rows, snapshot.params)[1])
+    labels = resp.argmax(axis=1)
+    return labels, resp[np.arange(len(labels)), labels]
+
+
+def _frame(
+    gaussians: Snapshot,
+    colours: tuple[np.ndarray, np.ndarray],
+    display: DisplayMap,
+    phase: str,
+    iteration: int,
+) -> AnimationFrame:
+    means, covs = display.gaussians(gaussians.params)
+    return AnimationFrame(
+        iteration=int(iteration),
+        log_likelihood=float(gaussians.log_likelihood),
+        labels=colours[0],
+        confidence=colours[1],
+        means=means,
+        covariances=covs,
+        weights=gaussians.weights,
+        phase=phase,
+    )
+
+
 def snapshot_frame(
     snapshot: Snapshot,
     drawn_rows: np.ndarray,
@@ -122,37 +149,37 @@ def snapshot_frame(
     phase: str = "",
     *,
     colours_from: Snapshot | None = None,
+    iteration: int | None = None,
 ) -> AnimationFrame:
-    """The frame of one snapshot: drawn points recoloured by its responsibilities.
+    """The frame of one snapshot: its Gaussians, the drawn points coloured by responsibilities.
 
     Parameters
     ----------
     snapshot : Snapshot
+        Whose Gaussians (means, covariances, weights) and log-likelihood the frame shows.
     drawn_rows : ndarray of shape (m, d)
         The drawn points in the space EM fitted.
     display : DisplayMap
     phase : str
         '', 'E-step' or 'M-step'.
     colours_from : Snapshot, optional
-        Colour the points by the responsibilities of this snapshot instead (an M-step frame
-        moves the Gaussians but keeps the E-step's colours).
+        Colour the points by the responsibilities under this snapshot instead (an M-step
+        frame moves the Gaussians but keeps the colours of the E-step before it).
+    iteration : int, optional
+        The iteration the frame is labelled with; ``snapshot.iteration`` by default (an E-step
+        frame of iteration j shows the Gaussians of snapshot j - 1).
 
     Returns
     -------
     AnimationFrame
     """
-    resp = np.exp(e_step(drawn_rows, (colours_from or snapshot).params)[1])
-    labels = resp.argmax(axis=1)
-    means, covs = display.gaussians(snapshot.params)
-    return AnimationFrame(
-        iteration=snapshot.iteration,
-        log_likelihood=float(snapshot.log_likelihood),
-        labels=labels,
-        confidence=resp[np.arange(len(labels)), labels],
-        means=means,
-        covariances=covs,
-        weights=snapshot.weights,
-        phase=phase,
+    colours = _responsibilities(drawn_rows, colours_from or snapshot)
+    return _frame(
+        snapshot,
+        colours,
+        display,
+        phase,
+        snapshot.iteration if iteration is None else iteration,
     )
 
 
@@ -176,6 +203,7 @@ def animation_frames(
     Returns
     -------
     list of AnimationFrame
+        One per kept snapshot, labelled with its iteration (0 = the start).
     """
     snapshots = list(history)
     keep = thin_indices(len(snapshots), max_frames)
@@ -189,12 +217,23 @@ def half_step_frames(
     *,
     max_frames: int = MAX_FRAMES,
 ) -> list[AnimationFrame]:
-    """Frames that show EM's two half-steps apart.
+    """Frames that show EM's two half-steps apart, in the textbook order: E, then M.
 
-    For each iteration j: an **E-step** frame (points recoloured by the responsibilities under
-    the parameters of snapshot j, Gaussians unchanged) and then an **M-step** frame (Gaussians
-    and means moved to snapshot j + 1, colours unchanged). The last snapshot gets an E-step
-    frame of its own. Long runs are thinned to about ``max_frames`` frames.
+    Iteration j (from 1) starts from the parameters of snapshot j - 1 and gets two frames:
+
+    * ``"iteration j · E-step"``: the responsibilities are recomputed under the parameters of
+      snapshot j - 1, so the points are recoloured while the Gaussians (ellipses, means,
+      weights) stay those of snapshot j - 1; its log-likelihood is that of snapshot j - 1,
+      which this E-step computes.
+    * ``"iteration j · M-step"``: the Gaussians move to snapshot j, the parameters that the
+      M-step estimates from those responsibilities; the colours stay the E-step's. Its
+      log-likelihood is that of snapshot j.
+
+    So from one frame to the next either the colours change (M-step j -> E-step j + 1) or the
+    Gaussians move (E-step j -> M-step j), never both, except where a long run is thinned to
+    about ``max_frames`` frames (whole iterations are skipped then; the first and last
+    iterations are always kept). A history of the start alone gives a single frame, iteration
+    0 with no phase.
 
     Parameters
     ----------
@@ -206,16 +245,17 @@ def half_step_frames(
     Returns
     -------
     list of AnimationFrame
+        Phases alternate ``"E-step"``, ``"M-step"``; iterations run 1, 1, 2, 2, ...
     """
     snapshots = list(history)
-    keep = thin_indices(len(snapshots), max(2, max_frames // 2))
-    frames = []
-    for j in keep:
-        frames.append(snapshot_frame(snapshots[j], drawn_rows, display, "E-step"))
-        if j + 1 < len(snapshots):
-            frames.append(
-                snapshot_frame(
-                    snapshots[j + 1], drawn_rows, display, "M-step", colours_from=snapshots[j]
-                )
-            )
+    if len(snapshots) < 2:
+        return [snapshot_frame(s, drawn_rows, display) for s in snapshots[:1]]
+    iterations = thin_indices(len(snapshots) - 1, max(1, max_frames // 2)) + 1
+    frames: list[AnimationFrame] = []
+    for j in iterations:
+        before, after = snapshots[j - 1], snapshots[j]
+        # One E-step per iteration: both frames show the responsibilities under snapshot j - 1.
+        colours = _responsibilities(drawn_rows, before)
+        frames.append(_frame(before, colours, display, "E-step", after.iteration))
+        frames.append(_frame(after, colours, display, "M-step", after.iteration))
     return frames
