@@ -17,9 +17,15 @@ from gmm_core.dashboard.animation import (
 from gmm_core.dashboard.comparing import compare_runs
 from gmm_core.dashboard.data import prepare
 from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv
-from gmm_core.dashboard.fit_views import parameter_table
+from gmm_core.dashboard.fit_views import (
+    MAX_MATRIX_FEATURES,
+    covariance_tables,
+    m_step_equations,
+    parameter_table,
+)
 from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
 from gmm_core.dashboard.projection import project
+from gmm_core.params import COVARIANCE_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,8 @@ def test_pca_view_projects_gaussians_exactly(table):
         covs2, projection.project_covariances(params.covariances), atol=1e-12
     )
     frame = result.animation.frames[-1]
-    assert len(frame.data) == 1 + 2 * 3 + 1  # points, two ellipses per component, means
+    # Points, the ellipses of every component, means: at least 1 + 2 * 3 + 1 traces, all updated.
+    assert len(frame.data) == len(result.animation.data) >= 1 + 2 * 3 + 1
 
 
 def test_projection_fit_and_umap_display(table):
@@ -124,3 +131,91 @@ def test_figure_for_100k_rows_and_100_iterations_is_at_most_5_mb():
     assert len(result.animation.frames) == 100  # 101 snapshots thinned to 100, ends kept
     size = len(result.animation.to_json())
     assert size <= 5 * 1024**2, f"animation figure is {size / 1024**2:.2f} MB"
+
+
+def fitted(table, columns, covariance_type="full", k=3, **settings):
+    prepared = prepare(table, columns)
+    view = fit_view(prepared, project(prepared.X, "pca"), fit_on="features")
+    settings = FitSettings(
+        n_components=k, covariance_type=covariance_type, init_params="kmeans", **settings
+    )
+    return run_fit(view, settings)
+
+
+# --- readable parameters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_parameters_are_numbers_in_the_shape_of_the_covariance_type(table, covariance_type):
+    result = fitted(table, ["a", "b", "c"], covariance_type)
+    model, names = result.model, ["a", "b", "c"]
+    params = parameter_table(model, names)
+    # Numbers, not NumPy's truncated strings.
+    assert all(pd.api.types.is_numeric_dtype(t) for t in params.dtypes)
+    np.testing.assert_allclose(params["weight"], model.weights_, rtol=5e-4)
+    np.testing.assert_allclose(params[["mean a", "mean b", "mean c"]], model.means_, rtol=5e-4)
+    assert all(len(f"{w:.10g}".lstrip("0.").replace(".", "")) <= 4 for w in params["weight"])
+    tables = covariance_tables(model, names)
+    cov = model.covariances_
+    if covariance_type == "full":
+        assert len(tables) == 3
+        for k, (title, frame) in enumerate(tables):
+            assert title.startswith(f"component {k}")
+            assert list(frame.index) == list(frame.columns) == names
+            np.testing.assert_allclose(frame.to_numpy(), cov[k], rtol=5e-4, atol=1e-12)
+        variances = params[["variance a", "variance b", "variance c"]].to_numpy()
+        np.testing.assert_allclose(variances, np.diagonal(cov, axis1=1, axis2=2), rtol=5e-4)
+    elif covariance_type == "tied":
+        [(title, frame)] = tables
+        assert "shared by all 3 components" in title and frame.shape == (3, 3)
+        np.testing.assert_allclose(frame.to_numpy(), cov, rtol=5e-4, atol=1e-12)
+        assert not [c for c in params.columns if c.startswith("variance")]
+    elif covariance_type == "diag":
+        [(title, frame)] = tables
+        assert "variances per column" in title
+        assert list(frame.columns) == names and frame.shape == (3, 3)
+        np.testing.assert_allclose(frame.to_numpy(), cov, rtol=5e-4)
+        np.testing.assert_allclose(params[["variance a", "variance b", "variance c"]], cov, 5e-4)
+    else:
+        [(title, frame)] = tables
+        assert "one variance per component" in title and list(frame.columns) == ["variance"]
+        np.testing.assert_allclose(frame["variance"], cov, rtol=5e-4)
+        np.testing.assert_allclose(params["variance (every column)"], cov, rtol=5e-4)
+
+
+def tex(value: float) -> str:
+    return f"{value:.4g}"
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_m_step_panel_shows_the_formula_and_numbers_of_the_chosen_type(table, covariance_type):
+    result = fitted(table, ["a", "b", "c"], covariance_type)
+    j, k = 2, 1
+    lines = m_step_equations(result, k, j)
+    text = "\n".join(lines)
+    cov = result.model.history_[j].params.covariances
+    assert lines[-1].endswith("10^{-6}")  # reg_covar, the epsilon of the formulas
+    if covariance_type == "full":
+        assert r"\Sigma_1^{(2)} = \frac{1}{N_1}" in text and r"\varepsilon I" in text
+        assert r"\begin{bmatrix}" in text
+        for value in cov[k].ravel():
+            assert tex(value) in text
+    elif covariance_type == "tied":
+        assert r"\Sigma^{(2)} = \frac{1}{n} \sum_{l=1}^{K}" in text and r"\Sigma_1" not in text
+        for value in cov.ravel():
+            assert tex(value) in text
+    elif covariance_type == "diag":
+        assert r"(x_{im} - \mu_{1m}^{(2)})^2 + \varepsilon" in text and "bmatrix" not in text
+        assert r"\operatorname{diag}(" + ", ".join(tex(v) for v in cov[k]) + ")" in text
+    else:
+        assert r"\lVert x_i - \mu_1^{(2)} \rVert^2 + \varepsilon" in text
+        assert f"= {tex(cov[k])}" in text and r"\sigma_1^{2\,(2)} I" in text
+
+
+def test_m_step_panel_shows_only_the_diagonal_of_a_wide_matrix():
+    d = MAX_MATRIX_FEATURES + 1
+    X, _ = make_blobs(n_samples=300, centers=2, n_features=d, random_state=1)
+    names = [f"f{i}" for i in range(d)]
+    result = fitted(pd.DataFrame(X, columns=names), names, k=2)
+    text = "\n".join(m_step_equations(result, 0, 1))
+    assert "bmatrix" not in text and r"\operatorname{diag}(\Sigma_0^{(1)})" in text

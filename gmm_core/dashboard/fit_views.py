@@ -37,17 +37,104 @@ def preview_figure(prepared: PreparedData, projection: Projection) -> go.Figure:
     )
 
 
+#: Significant digits of the numbers in the parameter tables and the M-step panel.
+DIGITS = 4
+
+#: Up to this many features the M-step panel writes covariance matrices out in full; beyond,
+#: only their diagonal (a 13 x 13 matrix of four-digit numbers is not read, only scrolled).
+MAX_MATRIX_FEATURES = 6
+
+
+def _significant(values: np.ndarray, digits: int = DIGITS) -> np.ndarray:
+    """Each number rounded to ``digits`` significant digits (0 stays 0)."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+    magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(values * scale) / scale + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
 def parameter_table(model: GaussianMixtureEM, columns: Sequence[str]) -> pd.DataFrame:
-    """The fitted parameters, one row per component (means and covariances as text)."""
+    """The fitted parameters, one row per component, as numbers a person can read.
+
+    Weights, means and variances are rounded to :data:`DIGITS` significant digits. The
+    variances are what the covariance type has: one per column for 'full' (the diagonal of
+    each matrix) and 'diag', one per component for 'spherical', none for 'tied' (its one
+    shared matrix is :func:`covariance_tables`' business, as are the full matrices).
+
+    Parameters
+    ----------
+    model : GaussianMixtureEM
+        A fitted model (its last snapshot is shown).
+    columns : sequence of str
+        The d feature names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        K rows: "component", "weight", "mean <column>" for each column, then "variance
+        <column>" for each column ('full', 'diag') or "variance (every column)" ('spherical').
+    """
     params = model.history_[-1].params
-    covs = params.full_covariances()
-    rows = []
-    for k in range(params.n_components):
-        row = {"component": k, "weight": float(params.weights[k])}
-        row.update({f"mean {c}": float(m) for c, m in zip(columns, params.means[k], strict=True)})
-        row["covariance"] = np.array2string(covs[k], precision=4, suppress_small=True)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    columns = list(columns)
+    table = pd.DataFrame({"component": np.arange(params.n_components)})
+    table["weight"] = _significant(params.weights)
+    means = _significant(params.means)
+    for j, c in enumerate(columns):
+        table[f"mean {c}"] = means[:, j]
+    kind = params.covariance_type
+    if kind in ("full", "diag"):
+        variances = _significant(np.diagonal(params.full_covariances(), axis1=1, axis2=2))
+        for j, c in enumerate(columns):
+            table[f"variance {c}"] = variances[:, j]
+    elif kind == "spherical":
+        table["variance (every column)"] = _significant(params.covariances)
+    return table
+
+
+def covariance_tables(
+    model: GaussianMixtureEM, columns: Sequence[str]
+) -> list[tuple[str, pd.DataFrame]]:
+    """The fitted covariances as small labelled tables, in the shape of the covariance type.
+
+    Parameters
+    ----------
+    model : GaussianMixtureEM
+        A fitted model (its last snapshot is shown).
+    columns : sequence of str
+        The d feature names.
+
+    Returns
+    -------
+    list of (title, DataFrame)
+        'full': K tables of shape (d, d), rows and columns named by the features, one per
+        component. 'tied': one (d, d) table, shared by every component. 'diag': one (K, d)
+        table of variances, a row per component. 'spherical': one (K, 1) table, the single
+        variance of each component. Numbers have :data:`DIGITS` significant digits each, so a
+        small variance next to a large one keeps its digits (unscaled columns differ a lot).
+    """
+    params = model.history_[-1].params
+    columns = list(columns)
+    kind, k_count = params.covariance_type, params.n_components
+    components = [f"component {k}" for k in range(k_count)]
+    cov = params.covariances
+    if kind == "full":
+        return [
+            (
+                f"component {k} (weight {params.weights[k]:.3g})",
+                pd.DataFrame(_significant(cov[k]), index=columns, columns=columns),
+            )
+            for k in range(k_count)
+        ]
+    if kind == "tied":
+        title = f"one covariance shared by all {k_count} components"
+        return [(title, pd.DataFrame(_significant(cov), index=columns, columns=columns))]
+    if kind == "diag":
+        title = "variances per column (diag: no covariances between columns)"
+        return [(title, pd.DataFrame(_significant(cov), index=components, columns=columns))]
+    title = "one variance per component, the same in every column (spherical)"
+    return [(title, pd.DataFrame({"variance": _significant(cov)}, index=components))]
 
 
 def half_step_animation(result: FitResult) -> go.Figure:
@@ -120,26 +207,107 @@ def uncertainty_view(result: FitResult, table: pd.DataFrame, n_rows: int = 10):
     return fig, rows
 
 
+def _tex_number(value: float, digits: int = DIGITS) -> str:
+    """A number for LaTeX: 4 significant digits, powers of ten written out (2.5e-06 is
+    ``2.5 \\times 10^{-6}``)."""
+    text = f"{float(value):.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        power = f"10^{{{int(exponent)}}}"
+        return power if mantissa == "1" else rf"{mantissa} \times {power}"
+    return text
+
+
+def _tex_vector(values: np.ndarray, limit: int = 8) -> str:
+    shown = [_tex_number(v) for v in values[:limit]]
+    return ", ".join(shown + ([r"\ldots"] if len(values) > limit else []))
+
+
+def _tex_matrix(matrix: np.ndarray) -> str:
+    rows = [" & ".join(_tex_number(v) for v in row) for row in matrix]
+    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
+
 def m_step_equations(result: FitResult, component: int, iteration: int) -> list[str]:
     """The M-step's formulas (LaTeX) with the numbers of one component at one iteration.
 
     ``iteration`` j >= 1 shows the update that produced snapshot j from the responsibilities
-    computed under snapshot j - 1.
+    computed under snapshot j - 1. The covariance formula is the one of the fit's covariance
+    type, as :func:`gmm_core.em.m_step` computes it (``reg_covar`` = ε added to every
+    variance), followed by its numbers: the matrix for 'full' and 'tied' (only its diagonal
+    beyond :data:`MAX_MATRIX_FEATURES` features), the variances for 'diag', the one variance
+    for 'spherical'.
+
+    Parameters
+    ----------
+    result : FitResult
+    component : int
+        k in 0 .. K-1 (for 'tied' the shared covariance is the same for every k).
+    iteration : int
+        j in 1 .. n_iter_.
+
+    Returns
+    -------
+    list of str
+        LaTeX lines: N_k, the weight, the mean, the covariance update with its numbers, and
+        the value of ε.
     """
     history, n = result.model.history_, result.model.history_.n_samples
     snap = history[iteration]
+    params = snap.params
+    kind, d = params.covariance_type, params.n_features
     weight = float(snap.weights[component])
     n_k = weight * n
-    mean = ", ".join(f"{v:.4g}" for v in snap.means[component])
-    k, j = component, iteration
-    return [
-        rf"N_{k} = \sum_{{i=1}}^{{n}} r_{{i{k}}}^{{({j - 1})}} = {n_k:.4f}",
+    k, j, p = component, iteration, iteration - 1
+    r = rf"r_{{i{k}}}^{{({p})}}"
+    mu = rf"\mu_{k}^{{({j})}}"
+    lines = [
+        rf"N_{k} = \sum_{{i=1}}^{{n}} {r} = {n_k:.4f}",
         rf"\pi_{k}^{{({j})}} = \frac{{N_{k}}}{{n}} = \frac{{{n_k:.4f}}}{{{n}}} = {weight:.4f}",
-        rf"\mu_{k}^{{({j})}} = \frac{{1}}{{N_{k}}} \sum_i r_{{i{k}}}^{{({j - 1})}} x_i"
-        rf" = ({mean})",
-        rf"\Sigma_{k}^{{({j})}} = \frac{{1}}{{N_{k}}} \sum_i r_{{i{k}}}^{{({j - 1})}}"
-        rf" (x_i - \mu_{k}^{{({j})}})(x_i - \mu_{k}^{{({j})}})^\top + \varepsilon I",
+        rf"{mu} = \frac{{1}}{{N_{k}}} \sum_i {r}\, x_i = ({_tex_vector(snap.means[component])})",
     ]
+    outer = rf"(x_i - {mu})(x_i - {mu})^\top"
+    if kind == "full":
+        cov = params.covariances[component]
+        formula = (
+            rf"\Sigma_{k}^{{({j})}} = \frac{{1}}{{N_{k}}} \sum_i {r}\, {outer} + \varepsilon I"
+        )
+    elif kind == "tied":
+        cov = params.covariances
+        r_any, mu_any = rf"r_{{il}}^{{({p})}}", rf"\mu_l^{{({j})}}"
+        formula = (
+            rf"\Sigma^{{({j})}} = \frac{{1}}{{n}} \sum_{{l=1}}^{{K}} \sum_i {r_any}\, "
+            rf"(x_i - {mu_any})(x_i - {mu_any})^\top + \varepsilon I"
+            r"\quad \text{(one matrix shared by every component)}"
+        )
+    if kind in ("full", "tied"):
+        sigma = rf"\Sigma_{k}^{{({j})}}" if kind == "full" else rf"\Sigma^{{({j})}}"
+        if d <= MAX_MATRIX_FEATURES:
+            numbers = rf"{sigma} = {_tex_matrix(cov)}"
+        else:
+            numbers = (
+                rf"\operatorname{{diag}}({sigma}) = ({_tex_vector(np.diagonal(cov))})"
+                rf"\quad \text{{({d} x {d} matrix: see the covariance tables)}}"
+            )
+        lines += [formula, numbers]
+    elif kind == "diag":
+        lines += [
+            rf"\sigma_{{{k}m}}^{{2\,({j})}} = \frac{{1}}{{N_{k}}} \sum_i {r}\, "
+            rf"(x_{{im}} - \mu_{{{k}m}}^{{({j})}})^2 + \varepsilon, \quad m = 1, \ldots, {d}",
+            rf"\Sigma_{k}^{{({j})}} = \operatorname{{diag}}"
+            rf"({_tex_vector(params.covariances[component])})",
+        ]
+    else:
+        lines += [
+            rf"\sigma_{k}^{{2\,({j})}} = \frac{{1}}{{{d}\, N_{k}}} \sum_i {r}\, "
+            rf"\lVert x_i - {mu} \rVert^2 + \varepsilon"
+            rf" = {_tex_number(params.covariances[component])}",
+            rf"\Sigma_{k}^{{({j})}} = \sigma_{k}^{{2\,({j})}} I"
+            rf" \quad \text{{(the same variance in all {d} columns)}}",
+        ]
+    reg = result.settings.reg_covar
+    lines.append(rf"\varepsilon = \texttt{{reg\_covar}} = {_tex_number(reg)}")
+    return lines
 
 
 def stopping_table(result: FitResult) -> pd.DataFrame:
