@@ -1,6 +1,7 @@
 """The dashboard services and animation frames: from prepared data to figures and downloads."""
 
 import io
+import itertools
 import json
 
 import numpy as np
@@ -8,6 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
+from gmm_core import em, selection
+from gmm_core.dashboard import fitting
 from gmm_core.dashboard.animation import (
     MAX_FRAMES,
     DisplayMap,
@@ -23,7 +26,7 @@ from gmm_core.dashboard.fit_views import (
     m_step_equations,
     parameter_table,
 )
-from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
+from gmm_core.dashboard.fitting import FitSettings, fit_view, merge_markers, run_fit, timing_text
 from gmm_core.dashboard.projection import project
 from gmm_core.params import COVARIANCE_TYPES
 
@@ -219,3 +222,101 @@ def test_m_step_panel_shows_only_the_diagonal_of_a_wide_matrix():
     result = fitted(pd.DataFrame(X, columns=names), names, k=2)
     text = "\n".join(m_step_equations(result, 0, 1))
     assert "bmatrix" not in text and r"\operatorname{diag}(\Sigma_0^{(1)})" in text
+
+
+# --- time per iteration, the first pass apart ------------------------------------------------
+
+
+def test_first_pass_is_timed_apart_and_the_progress_callback_is_not_timed(table, monkeypatch):
+    # A clock that only moves when told: a "compile" of 4 s in the first E-step pass, 20 ms
+    # per later pass, and a progress callback that takes 100 s (a slow browser).
+    now = [0.0]
+    passes = []
+    accumulate = em.accumulate_statistics
+
+    def timed_pass(*args, **kwargs):
+        passes.append(1)
+        now[0] += 4.0 if len(passes) == 1 else 0.02
+        return accumulate(*args, **kwargs)
+
+    def slow_progress(run, n_runs, snapshot):
+        now[0] += 100.0
+
+    monkeypatch.setattr(fitting, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(em, "accumulate_statistics", timed_pass)
+    prepared = prepare(table, ["a", "b"])
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    result = run_fit(view, FitSettings(n_components=3), progress=slow_progress)
+    n_iter = result.model.n_iter_
+    assert n_iter >= 2 and len(passes) == n_iter + 1
+    assert result.first_pass_seconds == pytest.approx(4.0)
+    assert result.iteration_seconds == pytest.approx([0.02] * n_iter)
+    assert result.seconds_per_later_iteration == pytest.approx(0.02)
+    # The old figure, kept for the pages that use it, mixes everything.
+    assert result.seconds_per_iteration > 100
+    assert result.engine == "numpy" and not result.compiled
+    assert result.timing == "20.0 ms per iteration (the start and first pass took 4.00 s)"
+
+
+def test_timing_text():
+    assert timing_text(0.0231, 4.165, compiled=True) == (
+        "23.1 ms per iteration (the first took 4.17 s: compiling the fast engine, once per "
+        "server process)"
+    )
+    assert timing_text(0.0231, 0.03, compiled=True) == "23.1 ms per iteration"
+    assert timing_text(None, 0.01) == "no EM iteration (start: 10.0 ms)"
+
+
+# --- "converged" is never the only word for a degenerate fit ---------------------------------
+
+
+def degenerate_view():
+    # 60 copies of one point: a component sits on them with a variance of reg_covar.
+    X, _ = make_blobs(n_samples=200, centers=2, random_state=0)
+    X = np.vstack([X, np.tile([[5.0, 5.0]], (60, 1))])
+    prepared = prepare(pd.DataFrame(X, columns=["x", "y"]), ["x", "y"], scaling="none")
+    return fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+
+
+def test_a_degenerate_fit_is_not_just_converged():
+    result = run_fit(degenerate_view(), FitSettings(n_components=3, init_params="kmeans"))
+    assert result.model.converged_ and result.degeneracy
+    assert result.convergence == "yes, but degenerate"
+    assert result.messages[0].startswith("Converged, but degenerate")
+    assert selection.COVARIANCE_FLOOR in result.messages[0]
+
+
+def test_any_kind_of_degeneracy_is_named(table, monkeypatch):
+    # Whatever kinds selection reports (a "collapsed" fit, say), the message names them.
+    def collapsed(history, reg_covar):
+        return [selection.DegeneracyEvent(3, selection.ALL_COMPONENTS, "collapsed", "...")]
+
+    monkeypatch.setattr(selection, "degeneracy_events", collapsed)
+    monkeypatch.setattr(selection, "degeneracy_advice", lambda events: "collapsed, see ...")
+    result = fitted(table, ["a", "b"], "tied", max_iter=2, tol=1.0)
+    assert result.convergence in ("yes, but degenerate", "no, and degenerate")
+    assert "degenerate" in result.messages[0] and "(collapsed)" in result.messages[0]
+    labels = [a.text for a in result.log_likelihood.layout.annotations]
+    assert "tied: collapsed" in ", ".join(labels)
+
+
+# --- stop markers do not pile up -------------------------------------------------------------
+
+
+def test_markers_at_the_same_or_nearly_the_same_iteration_share_one_label():
+    markers = [("stop: mclust", 480), ("stop: scikit-learn", 480), ("stop: total", 484)]
+    assert merge_markers(markers, 501) == {
+        "stop: mclust (480), stop: scikit-learn (480), stop: total (484)": 480
+    }
+    assert merge_markers(markers[:2], 501) == {"stop: mclust, stop: scikit-learn": 480}
+    # On a short run only equal iterations merge.
+    assert merge_markers([("a", 3), ("b", 3), ("c", 4)], 20) == {"a, b": 3, "c": 4}
+
+
+def test_a_500_iteration_fit_draws_separate_stop_lines():
+    result = run_fit(degenerate_view(), FitSettings(n_components=3, max_iter=500, tol=0.0))
+    assert result.model.n_iter_ == 500
+    lines = sorted(shape.x0 for shape in result.log_likelihood.layout.shapes)
+    annotations = [a for a in result.log_likelihood.layout.annotations if not a.showarrow]
+    assert len(lines) == len(annotations) >= 1
+    assert all(b - a > 0.02 * 501 for a, b in itertools.pairwise(lines))

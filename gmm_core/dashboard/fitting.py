@@ -5,17 +5,18 @@ Pages read widgets, call these and draw. Nothing here knows about Streamlit.
 
 from __future__ import annotations
 
-import time
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from time import perf_counter
 
 import numpy as np
 import plotly.graph_objects as go
 from sklearn.exceptions import ConvergenceWarning
 
 from gmm_core import selection
-from gmm_core.em import Snapshot
+from gmm_core.em import Snapshot, resolve_engine
 from gmm_core.model import GaussianMixtureEM
 
 from . import figures
@@ -87,6 +88,9 @@ class FitView:
     row_index : ndarray of shape (n,)
         Positions of these rows in the loaded table.
     notes : tuple of str
+    source_columns : tuple of str
+        The table's columns the rows were prepared from (the chosen columns, also when EM fits
+        their projection): what a row needs to be fitted.
     """
 
     X: np.ndarray
@@ -98,6 +102,7 @@ class FitView:
     true_labels: np.ndarray | None
     row_index: np.ndarray
     notes: tuple[str, ...] = ()
+    source_columns: tuple[str, ...] = ()
 
 
 def fit_view(prepared: PreparedData, projection: Projection, *, fit_on: str) -> FitView:
@@ -145,12 +150,32 @@ def fit_view(prepared: PreparedData, projection: Projection, *, fit_on: str) -> 
         prepared.labels,
         prepared.row_index,
         tuple(notes),
+        tuple(prepared.columns),
     )
 
 
 @dataclass(frozen=True, eq=False)
 class FitResult:
-    """A finished fit with everything the pages show and offer for download."""
+    """A finished fit with everything the pages show and offer for download.
+
+    Attributes
+    ----------
+    seconds : float
+        Wall time of the whole fit (starts, EM, the progress callback), figures excluded.
+    first_pass_seconds : float or None
+        Wall time from the beginning of the fit to its first snapshot: the start and the first
+        E-step pass. With the compiled engine this is where numba compiles its kernels (or
+        loads them from its on-disk cache), once per server process.
+    iteration_seconds : tuple of float
+        Wall time of every later EM iteration (M-step and E-step pass) of every restart, in
+        order, without the time spent in the progress callback and without the restarts'
+        starts. ``len == sum of n_iter over restarts``.
+    engine : str or None
+        The E-step engine EM ran on, 'numba' or 'numpy'.
+    compiled : bool
+        Whether numba compiled (or loaded from its cache) kernels during this fit, which is
+        then most of ``first_pass_seconds``.
+    """
 
     settings: FitSettings
     view: FitView
@@ -165,12 +190,161 @@ class FitResult:
     stopping: tuple = field(default=())
     degeneracy: tuple = field(default=())
     advice: str | None = None
+    first_pass_seconds: float | None = None
+    iteration_seconds: tuple[float, ...] = field(default=())
+    engine: str | None = None
+    compiled: bool = False
 
     @property
     def seconds_per_iteration(self) -> float:
-        """Wall time of the fit divided by all iterations of all restarts."""
+        """Wall time of the fit divided by all iterations of all restarts (compile included)."""
         total = sum(len(run) - 1 for run in self.model.history_.runs)
         return self.seconds / max(total, 1)
+
+    @property
+    def seconds_per_later_iteration(self) -> float | None:
+        """Mean wall time of an EM iteration after the first pass, or None without any."""
+        if not self.iteration_seconds:
+            return None
+        return float(np.mean(self.iteration_seconds))
+
+    @property
+    def timing(self) -> str:
+        """The time per iteration in words, the first pass apart (see :func:`timing_text`)."""
+        return timing_text(self.seconds_per_later_iteration, self.first_pass_seconds, self.compiled)
+
+    @property
+    def convergence(self) -> str:
+        """ "yes" or "no", with ", but degenerate" / ", and degenerate" when the fit degenerated.
+
+        Never a bare "yes" for a fit that :func:`gmm_core.selection.degeneracy_events` flags
+        (whatever the kind of event: vanishing weight, covariance floor, collapse, ...).
+        """
+        if not self.degeneracy:
+            return "yes" if self.model.converged_ else "no"
+        return "yes, but degenerate" if self.model.converged_ else "no, and degenerate"
+
+
+def timing_text(
+    per_iteration: float | None, first_pass: float | None, compiled: bool = False
+) -> str:
+    """ "23.1 ms per iteration (the first took 4.17 s: compiling the fast engine)".
+
+    The first pass is named only when it took clearly longer than an iteration (more than
+    three times as long and over 0.1 s): then it is the compiled engine's one-off compile, or
+    a slow start such as k-means on many rows.
+
+    Parameters
+    ----------
+    per_iteration : float or None
+        Seconds per EM iteration after the first pass (None: the run made no iteration).
+    first_pass : float or None
+        Seconds to the first snapshot.
+    compiled : bool
+        Whether the fast engine was compiled during the first pass (then that is said).
+
+    Returns
+    -------
+    str
+    """
+
+    def duration(seconds: float) -> str:
+        return f"{seconds:.2f} s" if seconds >= 1 else f"{1e3 * seconds:.1f} ms"
+
+    if per_iteration is None:
+        return "no EM iteration" + (
+            "" if first_pass is None else f" (start: {duration(first_pass)})"
+        )
+    text = f"{1e3 * per_iteration:.1f} ms per iteration"
+    if first_pass is not None and first_pass > max(3 * per_iteration, 0.1):
+        if compiled:
+            text += (
+                f" (the first took {duration(first_pass)}: compiling the fast engine, once "
+                "per server process)"
+            )
+        else:
+            text += f" (the start and first pass took {duration(first_pass)})"
+    return text
+
+
+def _compiled_kernels() -> int:
+    """How many compiled signatures the numba engine's kernels hold so far in this process.
+
+    0 until :mod:`gmm_core._fast` is imported (on the first numba pass). Counted over every
+    numba dispatcher in that module, so no kernel name is assumed.
+    """
+    fast = sys.modules.get("gmm_core._fast")
+    if fast is None:
+        return 0
+    return sum(
+        len(signatures)
+        for obj in vars(fast).values()
+        if isinstance(signatures := getattr(obj, "signatures", None), list)
+    )
+
+
+class _IterationClock:
+    """A progress callback that times each snapshot's arrival, minus the wrapped callback's time.
+
+    Snapshots arrive one per E-step pass: iteration 0 of a run after its start and first pass,
+    iteration j after the j-th M-step and the pass that scores it.
+    """
+
+    def __init__(self, progress: ProgressCallback | None):
+        self.progress = progress
+        self.starts: list[float] = []
+        self.iterations: list[float] = []
+        self.last = perf_counter()
+
+    def __call__(self, run: int, n_runs: int, snapshot: Snapshot) -> None:
+        now = perf_counter()
+        (self.iterations if snapshot.iteration else self.starts).append(now - self.last)
+        if self.progress is not None:
+            self.progress(run, n_runs, snapshot)
+        self.last = perf_counter()
+
+
+#: Stop and degeneracy markers closer than this fraction of the iterations shown share one
+#: line and one label on the log-likelihood plot (at 500 iterations: within 10 of each other).
+MARKER_MERGE_FRACTION = 0.02
+
+
+def merge_markers(markers: Sequence[tuple[str, int]], n_iterations: int) -> dict[str, int]:
+    """One label per group of markers at the same or nearly the same iteration.
+
+    Parameters
+    ----------
+    markers : sequence of (label, iteration)
+    n_iterations : int
+        Iterations on the plot's axis, to decide what "nearly" means
+        (:data:`MARKER_MERGE_FRACTION` of it, at least 0: only equal iterations merge on a
+        short run).
+
+    Returns
+    -------
+    dict of str to int
+        ``label -> iteration`` in iteration order, as
+        :func:`gmm_core.dashboard.figures.log_likelihood_figure` takes it. A merged label joins
+        its parts with ", ", each followed by its iteration when they are not all the same;
+        the line stands at the group's first iteration.
+    """
+    ordered = sorted(((label, int(it)) for label, it in markers), key=lambda m: m[1])
+    reach = int(MARKER_MERGE_FRACTION * max(n_iterations, 0))
+    groups: list[list[tuple[str, int]]] = []
+    for label, it in ordered:
+        if groups and it - groups[-1][0][1] <= reach:
+            groups[-1].append((label, it))
+        else:
+            groups.append([(label, it)])
+    merged: dict[str, int] = {}
+    for group in groups:
+        labels = list(dict.fromkeys(label for label, _ in group))
+        if len({it for _, it in group}) == 1:
+            text = ", ".join(labels)
+        else:
+            text = ", ".join(f"{label} ({it})" for label, it in group)
+        merged[text] = group[0][1]
+    return merged
 
 
 ProgressCallback = Callable[[int, int, Snapshot], None]
@@ -186,7 +360,8 @@ def run_fit(
     view : FitView
     settings : FitSettings
     progress : callable, optional
-        ``progress(run, n_runs, snapshot)`` after every iteration.
+        ``progress(run, n_runs, snapshot)`` after every iteration. Its own time is left out of
+        ``FitResult.iteration_seconds``.
 
     Returns
     -------
@@ -200,13 +375,18 @@ def run_fit(
     settings.validate(len(view.X))
     model = settings.estimator()
     messages: list[str] = []
-    began = time.perf_counter()
+    began = perf_counter()
+    clock = _IterationClock(progress)
+    kernels = _compiled_kernels()
     with warnings.catch_warnings():
         # What these warnings say is read off the fitted model below instead: recording
         # warnings swaps a process-wide hook, and Streamlit runs sessions in threads.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        labels = model.fit_predict(view.X, progress=progress)
-    seconds = time.perf_counter() - began
+        labels = model.fit_predict(view.X, progress=clock)
+    seconds = perf_counter() - began
+    history = model.history_
+    engine = resolve_engine(view.X, history[0].params, "auto", passes=settings.max_iter + 1)
+    compiled = engine == "numba" and _compiled_kernels() > kernels
     if not model.converged_:
         messages.append(
             f"EM stopped after {settings.max_iter} iterations before the log-likelihood "
@@ -219,20 +399,33 @@ def run_fit(
             f"The data have only {distinct} distinct rows for K = {settings.n_components} "
             "components: some components must stay empty or share points. Choose a smaller K."
         )
-    messages.extend(model.history_.notes)
+    messages.extend(history.notes)
     drawn = stratified_sample(labels)
-    frames = animation_frames(model.history_, view.X[drawn], view.display)
-    history = model.history_
+    frames = animation_frames(history, view.X[drawn], view.display)
     stopping = tuple(
         selection.stopping_rules(history.log_likelihoods, len(view.X), max(settings.tol, 1e-12))
     )
     degeneracy = tuple(selection.degeneracy_events(history, settings.reg_covar))
-    markers = {
-        f"stop: {r.name.split(':')[0]}": r.iteration for r in stopping if r.iteration is not None
-    }
+    if degeneracy:
+        # "Converged" alone would vouch for a fit that the warning below says not to trust.
+        kinds = ", ".join(dict.fromkeys(e.kind for e in degeneracy))
+        first = min(e.iteration for e in degeneracy)
+        state = (
+            f"Converged, but degenerate: EM met the tolerance after {model.n_iter_} iterations"
+            if model.converged_
+            else f"Not converged, and degenerate: EM ran {model.n_iter_} iterations"
+        )
+        messages.insert(
+            0,
+            f"{state}, and the fit degenerated from iteration {first} on ({kinds}). The "
+            "numbers settled, but not on clusters: see the warning.",
+        )
+    markers = [
+        (f"stop: {r.name.split(':')[0]}", r.iteration) for r in stopping if r.iteration is not None
+    ]
     for event in degeneracy[:4]:  # the first few; the advice lists the rest in words
         who = "tied" if event.component < 0 else f"component {event.component}"
-        markers[f"{who}: {event.kind}"] = event.iteration
+        markers.append((f"{who}: {event.kind}", event.iteration))
     return FitResult(
         settings,
         view,
@@ -246,10 +439,18 @@ def run_fit(
             axis_titles=view.axis_titles,
             title=f"EM, K = {settings.n_components}",
         ),
-        figures.log_likelihood_figure(history.iterations, history.log_likelihoods, markers=markers),
+        figures.log_likelihood_figure(
+            history.iterations,
+            history.log_likelihoods,
+            markers=merge_markers(markers, len(history)),
+        ),
         figures.weights_figure(history.iterations, history.weights),
         tuple(dict.fromkeys(messages)),
         stopping,
         degeneracy,
         selection.degeneracy_advice(degeneracy),
+        clock.starts[0] if clock.starts else None,
+        tuple(clock.iterations),
+        engine,
+        compiled,
     )
