@@ -19,7 +19,7 @@ from gmm_core.dashboard.animation import (
 )
 from gmm_core.dashboard.comparing import compare_runs
 from gmm_core.dashboard.data import prepare
-from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv
+from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv, report_html
 from gmm_core.dashboard.fit_views import (
     MAX_MATRIX_FEATURES,
     covariance_tables,
@@ -28,6 +28,7 @@ from gmm_core.dashboard.fit_views import (
 )
 from gmm_core.dashboard.fitting import FitSettings, fit_view, merge_markers, run_fit, timing_text
 from gmm_core.dashboard.projection import project
+from gmm_core.dashboard.samples import load_sample
 from gmm_core.params import COVARIANCE_TYPES
 
 
@@ -320,3 +321,64 @@ def test_a_500_iteration_fit_draws_separate_stop_lines():
     annotations = [a for a in result.log_likelihood.layout.annotations if not a.showarrow]
     assert len(lines) == len(annotations) >= 1
     assert all(b - a > 0.02 * 501 for a, b in itertools.pairwise(lines))
+
+
+# --- downloads keep every row ----------------------------------------------------------------
+
+
+def penguins_fit(missing="drop", fit_on="features"):
+    df, _ = load_sample("penguins")
+    columns = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    prepared = prepare(df, columns, label_column="species", missing=missing)
+    view = fit_view(prepared, project(prepared.X, "pca"), fit_on=fit_on)
+    return df, run_fit(view, FitSettings(n_components=3, init_params="kmeans"))
+
+
+def read_csv(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""])
+
+
+@pytest.mark.parametrize("fit_on", ["features", "projection"])
+def test_labelled_rows_keep_every_row_with_its_id_and_why_it_was_dropped(fit_on):
+    df, result = penguins_fit(fit_on=fit_on)
+    out = read_csv(labelled_rows_csv(df, result.view, result.model))
+    assert len(out) == len(df) == 344 and out["row_id"].tolist() == list(range(344))
+    assert out.columns[0] == "row_id" and out.columns[-1] == "status"
+    dropped = df["bill_length_mm"].isna().to_numpy()
+    assert dropped.sum() == 2
+    assert out["component"][dropped].isna().all()
+    assert out.filter(like="responsibility_")[dropped].isna().all().all()
+    assert set(out["status"][dropped]) == {
+        "dropped: missing value in bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g"
+    }
+    assert set(out["status"][~dropped]) == {"fitted"}
+    np.testing.assert_allclose(out.filter(like="responsibility_")[~dropped].sum(axis=1), 1.0)
+    # Joined by position, the labels line up with the loaded table.
+    assert (out["species"] == df["species"]).all()
+    np.testing.assert_array_equal(out["component"][~dropped], result.labels)
+
+
+def test_labelled_rows_say_which_values_were_imputed_and_keep_the_table_s_own_columns():
+    df, result = penguins_fit(missing="mean")
+    df = df.assign(component="the table's own")
+    out = read_csv(labelled_rows_csv(df, result.view, result.model))
+    assert len(out) == 344 and out["component"].eq("the table's own").all()
+    assert out["component_2"].notna().all()
+    imputed = out["status"][df["bill_length_mm"].isna().to_numpy()]
+    assert imputed.str.startswith("fitted (imputed: bill_length_mm").all()
+
+
+def test_report_html_has_a_title_the_settings_and_three_figures_with_plotly_once():
+    _, result = penguins_fit()
+    page = report_html(result, "penguins <2007-2009>")
+    assert "<title>EM fit of penguins &lt;2007-2009&gt;: K = 3, full covariance, kmeans" in page
+    assert "<h1>EM fit of penguins &lt;2007-2009&gt;</h1>" in page
+    assert page.count("* plotly.js v") == 1  # inlined once: the file works offline
+    assert page.count("Plotly.newPlot") == 3
+    for heading in ("EM iterations", "Log-likelihood", "Mixing proportions"):
+        assert f"<h2>{heading}</h2>" in page
+    assert '"frames"' in page or "addFrames" in page  # the animation, not only its last state
+    assert "mean bill_length_mm" in page  # the parameters
+    assert json.loads(fit_json(result, result.view.feature_names, "penguins"))["data"] == (
+        "penguins"
+    )
