@@ -1,4 +1,10 @@
-"""Our fit next to scikit-learn's GaussianMixture, ready for the Compare page."""
+"""Our fit next to scikit-learn's GaussianMixture, ready for the Compare page.
+
+Two steps, because they cost very differently: :func:`run_sklearn` fits scikit-learn (seconds
+at 100,000 rows), and the page keeps it per (fit, mode, seed); :func:`compare_runs` matches the
+components and builds the tables and figures (milliseconds), so changing only the matching
+method never refits scikit-learn.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,103 @@ from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
+from sklearn.base import clone
+from sklearn.mixture import GaussianMixture
+
+from gmm_core import compare
 
 from . import figures
 from .fitting import FitResult
 
+MODES: dict[str, str] = {
+    "same start": "our starting point (same start)",
+    "independent": "its own initialisation (independent)",
+}
+
+#: Same-start speed is timed over at most this many iterations: the time per iteration does not
+#: change along the run, and timing every iteration would double the wait on large data.
+TIMING_ITERATIONS = 20
+
+#: The matched-components table as shown: column -> (header, number format, help). The CSV
+#: download keeps the plain column names, which are also :func:`compare.component_table`'s.
+COMPONENT_COLUMNS: dict[str, tuple[str, str | None, str]] = {
+    "component": ("Our component", None, "Component of our fit (its colour in both panels)."),
+    "sklearn_component": (
+        "scikit-learn's component",
+        None,
+        "The scikit-learn component matched to ours (scikit-learn numbers them its own way).",
+    ),
+    "weight_ours": ("Weight, ours", "%.4f", "Mixing proportion of our component."),
+    "weight_sklearn": ("Weight, scikit-learn", "%.4f", "Mixing proportion of its partner."),
+    "mean_l2": ("Distance between means", "%.3g", "Euclidean distance between the two means."),
+    "cov_frobenius": (
+        "Covariance difference",
+        "%.3g",
+        "Frobenius norm of the difference of the two covariance matrices.",
+    ),
+    "match_cost": ("Matching cost", "%.3g", "What the matching minimised for this pair."),
+}
+
+
+class SklearnFitError(ValueError):
+    """scikit-learn's fit failed; the message says what happened and what to change."""
+
+
+@dataclass(frozen=True, eq=False)
+class SklearnRun:
+    """scikit-learn's side of a comparison: the expensive part, kept by the page.
+
+    Attributes
+    ----------
+    mode : {'same start', 'independent'}
+    seed : int or None
+        scikit-learn's ``random_state`` (independent mode only).
+    init_params : str or None
+        scikit-learn's initialisation (independent mode only).
+    model : GaussianMixture or None
+        None when the fit failed.
+    drift : gmm_core.compare.Drift or None
+        Same start only.
+    timing : gmm_core.compare.Timing or None
+        Measured the same way on both sides, or None when it could not be.
+    notes : tuple of str
+        Sentences about how scikit-learn was run (e.g. a start it does not have).
+    error : str or None
+        What went wrong and what to change, when scikit-learn failed.
+    """
+
+    mode: str
+    seed: int | None
+    init_params: str | None
+    model: GaussianMixture | None
+    drift: compare.Drift | None = None
+    timing: compare.Timing | None = None
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
-    """Our fit next to scikit-learn's, ready to show."""
+    """Our fit next to scikit-learn's, ready to show.
+
+    Attributes
+    ----------
+    mode : str
+    ari : float
+        Adjusted Rand index between the two partitions.
+    components : pandas.DataFrame
+        :func:`gmm_core.compare.component_table`; shown with :data:`COMPONENT_COLUMNS`.
+    summary : pandas.DataFrame
+        Rows: the quantities (index named "Quantity"); columns "Ours" and "scikit-learn";
+        every cell already formatted as text.
+    scatter : plotly.graph_objects.Figure
+    drift : plotly.graph_objects.Figure or None
+    sentences : tuple of str
+        What the numbers mean, in words (Markdown).
+    solution : gmm_core.compare.SolutionComparison or None
+        Independent mode: the numbers behind the "same solution or not" verdict.
+    sklearn : SklearnRun
+    """
 
     mode: str
     ari: float
@@ -23,26 +118,47 @@ class Comparison:
     scatter: go.Figure
     drift: go.Figure | None
     sentences: tuple[str, ...]
+    solution: compare.SolutionComparison | None
+    sklearn: SklearnRun
 
 
-def compare_runs(
+def _failure_message(result: FitResult, where: str, err: Exception, *, seeded: bool) -> str:
+    """What failed, that our fit stays, and what to change (``seeded``: independent mode)."""
+    s = result.settings
+    advice = []
+    if s.reg_covar == 0:
+        advice.append(
+            "reg_covar is 0, so nothing keeps a component that gathers a few repeated rows "
+            "from a zero covariance: set reg_covar to 1e-6 (scikit-learn's default) on the "
+            "**Fit** page and fit again"
+        )
+    else:
+        advice.append("raise reg_covar on the **Fit** page and fit again")
+    if seeded:
+        advice.append("try another scikit-learn random_state here")
+    advice.append("use fewer components")
+    return (
+        f"scikit-learn's GaussianMixture failed {where}: {err} "
+        "Our fit is kept as it was. To compare, " + ", or ".join(advice) + "."
+    )
+
+
+def run_sklearn(
     result: FitResult,
     *,
     mode: str,
-    cost: str = "euclidean",
-    seed: int = 42,
+    seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
-) -> Comparison:
-    """Fit scikit-learn on the same rows and compare it with ``result``.
+) -> SklearnRun:
+    """Fit scikit-learn on the rows of ``result`` (the slow part of a comparison).
 
     Parameters
     ----------
     result : FitResult
     mode : {'same start', 'independent'}
-        'same start' steps scikit-learn from our initial parameters and measures the drift
-        per iteration; 'independent' lets scikit-learn choose its own start with ``seed``.
-    cost : str
-        Matching cost, a key of :data:`gmm_core.compare.MATCH_COSTS`.
+        'same start' steps scikit-learn from our initial parameters, one iteration per call,
+        and times both libraries from that start; 'independent' fits scikit-learn with our
+        settings and initialisation, only its ``random_state`` is ``seed``.
     seed : int
         scikit-learn's ``random_state`` in independent mode.
     progress : callable, optional
@@ -50,67 +166,280 @@ def compare_runs(
 
     Returns
     -------
-    Comparison
+    SklearnRun
+        With ``error`` set, and no model, when scikit-learn raised (e.g. an ill-defined
+        covariance): the caller shows it and keeps our fit.
     """
-    from gmm_core import compare
-
     view, ours, s = result.view, result.model, result.settings
-    sentences: list[str] = []
-    drift_fig = None
     if mode == "same start":
-        drift = compare.same_start_drift(
-            view.X, ours.history_, reg_covar=s.reg_covar, progress=progress
-        )
-        theirs, seconds_theirs = drift.sklearn_model, drift.seconds_per_iteration
-        drift_fig = figures.drift_figure(drift.iterations, drift.as_series())
-        worst = drift.worst
-        sentences.append(
-            f"Started from the same parameters, the two runs differ by at most {worst:.1e} "
-            "(relative) over all iterations"
-            + (
-                ": that is machine precision, so both compute the same EM."
-                if worst < 1e-9
-                else ". That is more than rounding: the runs have drifted apart, which happens "
-                "when EM passes close to a saddle point and rounding decides the way."
+        try:
+            drift = compare.same_start_drift(
+                view.X, ours.history_, reg_covar=s.reg_covar, progress=progress
             )
+        except ValueError as err:
+            where = "while stepping from our starting point"
+            message = _failure_message(result, where, err, seeded=False)
+            return SklearnRun(mode, None, None, None, error=message)
+        timing, notes = None, ()
+        if drift.steps:
+            try:
+                timing = compare.time_from_same_start(
+                    view.X,
+                    ours,
+                    ours.history_[0].params,
+                    n_iter=min(drift.steps, TIMING_ITERATIONS),
+                )
+            except ValueError:
+                notes = ("The timing from the same start failed, so no speed is shown.",)
+        return SklearnRun(mode, None, None, drift.sklearn_model, drift, timing, notes)
+    if mode != "independent":
+        raise ValueError(f"mode must be 'same start' or 'independent'; got {mode!r}.")
+    init = compare.sklearn_init(s.init_params)
+    notes = []
+    if init != s.init_params:
+        notes.append(
+            f"Our start '{s.init_params}' is not one of scikit-learn's, so scikit-learn used "
+            f"its default '{init}'."
         )
-    elif mode == "independent":
+    elif seed == s.random_state:
+        notes.append(
+            f"scikit-learn has our initialisation ('{init}') and our random_state ({seed}), so "
+            "it starts exactly where we started: a reproduction rather than an independent "
+            "run. Choose another random_state for that."
+        )
+    try:
         theirs, seconds_theirs = compare.fit_sklearn(
             view.X,
             s.n_components,
             covariance_type=s.covariance_type,
             random_state=seed,
+            init_params=init,
             tol=s.tol,
             reg_covar=s.reg_covar,
             max_iter=s.max_iter,
             n_init=s.n_init,
         )
-        ll_ours, ll_theirs = ours.score(view.X), theirs.score(view.X)
-        if abs(ll_ours - ll_theirs) <= 1e-9 * max(1.0, abs(ll_ours)):
-            sentences.append("Both runs reached the same log-likelihood.")
-        else:
-            winner = "Our run" if ll_ours > ll_theirs else "scikit-learn's run"
-            sentences.append(
-                f"{winner} reached the higher mean log-likelihood ({max(ll_ours, ll_theirs):.6f} "
-                f"vs {min(ll_ours, ll_theirs):.6f}): the two started differently and EM found "
-                "different local optima."
-            )
+    except ValueError as err:
+        where = f"from its own start ('{init}', random_state {seed})"
+        message = _failure_message(result, where, err, seeded=True)
+        return SklearnRun(mode, seed, init, None, error=message)
+    try:
+        # Timed again rather than taken from the Fit page: that time includes progress reports
+        # and, on the first fit in a process, compiling the kernels.
+        timing = compare.Timing(compare.timed_fit(clone(ours), view.X), seconds_theirs)
+    except ValueError:
+        timing = None
+    return SklearnRun(mode, seed, init, theirs, None, timing, tuple(notes))
+
+
+def _ms(seconds: float) -> str:
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    return f"{1e3 * seconds:.3g} ms"
+
+
+def _start_text(init: str, seed: int) -> str:
+    return f"{init}, random_state {seed}"
+
+
+def summary_view(result: FitResult, theirs: GaussianMixture, run: SklearnRun) -> pd.DataFrame:
+    """Both fits' headline numbers as text: rows are quantities, columns "Ours", "scikit-learn".
+
+    Parameters
+    ----------
+    result : FitResult
+    theirs : GaussianMixture
+        Fitted.
+    run : SklearnRun
+        How ``theirs`` was run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index named "Quantity"; every cell formatted (no raw floats, no True/False).
+    """
+    view, ours, s = result.view, result.model, result.settings
+    stepped = run.drift.steps if run.drift is not None else None
+    raw = compare.summary_table(view.X, ours, theirs, true_labels=view.true_labels, stepped=stepped)
+    rows: dict[str, tuple[str, str]] = {}
+    ll, bic, aic = (raw.loc[name] for name in raw.index[:3])
+    rows["Mean log-likelihood per row"] = (f"{ll.iloc[0]:.6f}", f"{ll.iloc[1]:.6f}")
+    rows["BIC (lower is better)"] = (f"{bic.iloc[0]:,.2f}", f"{bic.iloc[1]:,.2f}")
+    rows["AIC (lower is better)"] = (f"{aic.iloc[0]:,.2f}", f"{aic.iloc[1]:,.2f}")
+    ours_start = _start_text(s.init_params, s.random_state)
+    if stepped is not None:
+        rows["Start"] = (ours_start, "ours (the same parameters)")
+        rows["Iterations"] = (f"{ours.n_iter_}", f"{stepped} steps from our start")
+        rows["Converged"] = ("yes" if ours.converged_ else "no", "n/a: stepped, not run to a stop")
     else:
-        raise ValueError(f"mode must be 'same start' or 'independent'; got {mode!r}.")
-    mine = ours.history_[-1].params
-    matching = compare.match_components(mine, compare.params_of(theirs), cost=cost)
-    labels_theirs = matching.relabel_theirs(theirs.predict(view.X))
-    ari = compare.agreement(result.labels, labels_theirs)
-    summary = compare.summary_table(
-        view.X,
-        ours,
-        theirs,
-        seconds_ours=result.seconds_per_iteration,
-        seconds_theirs=seconds_theirs,
-        true_labels=view.true_labels,
+        theirs_start = _start_text(run.init_params, run.seed)
+        if run.init_params != s.init_params:
+            theirs_start += f" (it has no '{s.init_params}')"
+        rows["Start"] = (ours_start, theirs_start)
+        if s.n_init > 1:
+            rows["Restarts"] = (f"{s.n_init}", f"{theirs.n_init}")
+        rows["Iterations"] = (f"{ours.n_iter_}", f"{theirs.n_iter_}")
+        rows["Converged"] = tuple("yes" if m.converged_ else "no" for m in (ours, theirs))
+    timing = run.timing
+    if timing is not None and timing.per_iteration:
+        name = f"Time per iteration (same start, tol = 0, {timing.iterations} iterations)"
+        rows[name] = (_ms(timing.ours), _ms(timing.theirs))
+    elif timing is not None:
+        rows["Fit time (each start included)"] = (_ms(timing.ours), _ms(timing.theirs))
+    if "ARI vs label column" in raw.index:
+        ari = raw.loc["ARI vs label column"]
+        rows["ARI vs label column"] = (f"{ari.iloc[0]:.4f}", f"{ari.iloc[1]:.4f}")
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["Ours", "scikit-learn"])
+    table.index.name = "Quantity"
+    return table
+
+
+def _drift_sentence(worst: float) -> str:
+    return (
+        f"Started from the same parameters, the two runs differ by at most {worst:.1e} "
+        "(relative) over all iterations"
+        + (
+            ": that is machine precision, so both compute the same EM."
+            if worst < 1e-9
+            else ". That is more than rounding: the runs have drifted apart, which happens "
+            "when EM passes close to a saddle point and rounding decides the way."
+        )
     )
-    means_o, covs_o = view.display.gaussians(mine)
+
+
+def _timing_sentence(timing: compare.Timing | None) -> str | None:
+    if timing is None:
+        return None
+    if not timing.per_iteration:
+        return (
+            "The fit times are whole fits, each with its own start (k-means, for instance) and "
+            "its own number of iterations: they say how long each took, not how fast an "
+            "iteration is. For that, compare from the same start."
+        )
+    faster = "ours" if timing.ratio >= 1 else "scikit-learn's"
+    factor = timing.ratio if timing.ratio >= 1 else 1 / timing.ratio
+    return (
+        f"Speed, measured the same way on both sides (each library's `fit` from our start with "
+        f"tol = 0 for {timing.iterations} iterations): {_ms(timing.ours)} per iteration for "
+        f"ours, {_ms(timing.theirs)} for scikit-learn, so {faster} is {factor:.1f}× as fast."
+    )
+
+
+def verdict_sentence(solution: compare.SolutionComparison) -> str:
+    """Whether two independent runs reached the same solution, in words.
+
+    "Different local optima" only when the log-likelihoods differ by more than the tolerance
+    *and* the components differ (:attr:`gmm_core.compare.SolutionComparison.different_optima`).
+    """
+    a, b = solution.log_likelihood_ours, solution.log_likelihood_theirs
+    gap, tol = abs(solution.gap), solution.tol
+    agree = (
+        f"the partitions agree (ARI {solution.ari:.3f}) and every matched pair of components "
+        f"overlaps by at least {solution.overlap:.1%}"
+    )
+    differ = (
+        f"the components differ (ARI {solution.ari:.3f}, the least overlapping matched pair "
+        f"overlaps by {solution.overlap:.1%})"
+    )
+    if solution.same_components and solution.within_tolerance:
+        return (
+            f"Both runs reached the same solution within the tolerance: mean log-likelihoods "
+            f"{a:.6f} (ours) and {b:.6f} differ by {gap:.1e} (tolerance {tol:g}), and {agree}."
+        )
+    if solution.same_components:
+        return (
+            f"Both runs reached the same solution: {agree}. Their mean log-likelihoods "
+            f"({a:.6f} ours, {b:.6f}) differ by {gap:.1e}, more than the tolerance {tol:g}, "
+            "because each run stops as soon as one iteration gains less than the tolerance, "
+            "short of the optimum; a smaller tolerance narrows the gap."
+        )
+    if solution.within_tolerance:
+        return (
+            f"The two runs fit equally well within the tolerance (mean log-likelihoods "
+            f"{a:.6f} ours and {b:.6f}, difference {gap:.1e}), yet {differ}: two solutions of "
+            "the same quality, as happens with symmetric or weakly separated data."
+        )
+    winner = "Our run" if a > b else "scikit-learn's run"
+    return (
+        f"{winner} reached the higher mean log-likelihood ({max(a, b):.6f} vs {min(a, b):.6f}, "
+        f"a difference of {gap:.1e}, more than the tolerance {tol:g}) and {differ}: the two "
+        "started differently and EM found different local optima. More restarts make "
+        "finding the better one likelier."
+    )
+
+
+def compare_runs(
+    result: FitResult,
+    *,
+    mode: str,
+    cost: str = "euclidean",
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    sklearn: SklearnRun | None = None,
+) -> Comparison:
+    """Compare ``result`` with scikit-learn's fit on the same rows.
+
+    Parameters
+    ----------
+    result : FitResult
+    mode : {'same start', 'independent'}
+        See :func:`run_sklearn`.
+    cost : str
+        Matching cost, a key of :data:`gmm_core.compare.MATCH_COSTS`.
+    seed : int
+        scikit-learn's ``random_state`` in independent mode.
+    progress : callable, optional
+        ``progress(done, total)`` while stepping scikit-learn.
+    sklearn : SklearnRun, optional
+        scikit-learn's run for this ``result``, ``mode`` and ``seed`` (from
+        :func:`run_sklearn`); fitted here when not given.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    SklearnFitError
+        scikit-learn's fit failed; the message says what happened and what to change.
+    """
+    run = (
+        sklearn
+        if sklearn is not None
+        else run_sklearn(result, mode=mode, seed=seed, progress=progress)
+    )
+    if run.error is not None:
+        raise SklearnFitError(run.error)
+    view, ours, theirs = result.view, result.model, run.model
+    mine = ours.history_[-1].params
     theirs_params = compare.params_of(theirs)
+    matching = compare.match_components(mine, theirs_params, cost=cost)
+    predicted = theirs.predict(view.X)
+    labels_theirs = matching.relabel_theirs(predicted)
+    ari = compare.agreement(result.labels, labels_theirs)
+    sentences: list[str] = list(run.notes)
+    solution = None
+    if run.drift is not None:
+        sentences.insert(0, _drift_sentence(run.drift.worst))
+        sentences.append(
+            f"scikit-learn was stepped {run.drift.steps} times from our starting point, one "
+            "iteration per `fit` call, so that both can be compared after every iteration; it "
+            "never ran to its own stopping rule, so it has no convergence of its own to report."
+        )
+    else:
+        solution = compare.compare_solutions(
+            view.X,
+            ours,
+            theirs,
+            tol=result.settings.tol,
+            labels_ours=result.labels,
+            labels_theirs=predicted,
+        )
+        sentences.append(verdict_sentence(solution))
+    timing = _timing_sentence(run.timing)
+    if timing:
+        sentences.append(timing)
+    means_o, covs_o = view.display.gaussians(mine)
     means_t, covs_t = view.display.gaussians(theirs_params)
     if means_t is not None:
         # Reorder scikit-learn's components so that its k-th is the partner of our k-th.
@@ -124,12 +453,22 @@ def compare_runs(
         ),
         axis_titles=view.axis_titles,
     )
+    drift_fig = None
+    if run.drift is not None:
+        drift_fig = figures.drift_figure(run.drift.iterations, run.drift.as_series())
     return Comparison(
         mode,
         ari,
         compare.component_table(mine, theirs_params, matching),
-        summary,
+        summary_view(result, theirs, run),
         scatter,
         drift_fig,
         tuple(sentences),
+        solution,
+        run,
     )
+
+
+def matching_cost_help(cost: str) -> str:
+    """The help text of the "Matching cost" column for ``cost``."""
+    return f"{compare.MATCH_COSTS[cost]} between the pair: what the matching minimised."
