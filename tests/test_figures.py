@@ -29,7 +29,7 @@ N_VERTICES = 60
 PLAY_ARGS = [
     None,
     {
-        "frame": {"duration": 300, "redraw": True},
+        "frame": {"duration": 300, "redraw": False},
         "fromcurrent": True,
         "transition": {"duration": 0},
     },
@@ -180,10 +180,39 @@ def test_ellipse_path_rejects_bad_input(mean, cov, n_sigma, n_vertices):
 # ------------------------------------------------------------------------------ animation
 
 
+LEVELS = 6  # confidence levels folded into the points' colour code
+
+
+def halo(k: int, sigma: int) -> int:
+    """Index of the halo under component k's sigma-ellipse (sigma 1 or 2)."""
+    return 1 + 2 * k + (sigma - 1)
+
+
+def outline(k: int, sigma: int, n_components: int) -> int:
+    return 1 + 2 * n_components + 2 * k + (sigma - 1)
+
+
+def rgba_alpha(color: str) -> float:
+    return float(re.fullmatch(r"rgba\((\d+),(\d+),(\d+),([0-9.]+)\)", color).group(4))
+
+
+def rgba_hex(color: str) -> str:
+    r, g, b = (int(v) for v in re.fullmatch(r"rgba\((\d+),(\d+),(\d+),.*", color).groups())
+    return f"#{r:02X}{g:02X}{b:02X}"
+
+
+def colour_of_code(marker, code: int) -> str:
+    """The colour the points' colorscale gives an integer code (middle of its band)."""
+    pos = (code - marker.cmin) / (marker.cmax - marker.cmin)
+    scale = [(float(p), c) for p, c in marker.colorscale]
+    (color,) = {c for (p0, c), (p1, _) in itertools.pairwise(scale) if p0 < pos < p1}
+    return color
+
+
 def test_animation_trace_layout(small):
     _, frames, fig = small
     k = 3
-    assert len(fig.data) == 1 + 2 * k + 1
+    assert len(fig.data) == 1 + 4 * k + 1
     assert all(type(tr) is go.Scatter for tr in fig.data)  # SVG only: Scattergl won't animate
 
     points = fig.data[0]
@@ -191,14 +220,18 @@ def test_animation_trace_layout(small):
     assert len(points.x) == 200
 
     for c in range(k):
-        one, two = fig.data[1 + 2 * c], fig.data[2 + 2 * c]
-        for tr in (one, two):
-            assert tr.mode == "lines"
-            assert len(tr.x) == len(tr.y) == N_VERTICES + 1
-            assert tr.line.color == component_color(c)
-            assert tr.legendgroup == f"component {c}"
+        for sigma in (1, 2):
+            under, line = fig.data[halo(c, sigma)], fig.data[outline(c, sigma, k)]
+            for tr in (under, line):
+                assert tr.mode == "lines"
+                assert len(tr.x) == len(tr.y) == N_VERTICES + 1
+                assert tr.legendgroup == f"component {c}"
+            assert line.line.color == component_color(c)
+            np.testing.assert_array_equal(decode(under.x), decode(line.x))
+            assert under.showlegend is False
+        one, two = fig.data[outline(c, 1, k)], fig.data[outline(c, 2, k)]
         assert one.showlegend is True and one.name == f"component {c}"
-        assert two.showlegend is False
+        assert two.showlegend is False and two.line.dash == "dash"
 
     means = fig.data[-1]
     assert means.mode == "markers" and means.showlegend is False
@@ -211,28 +244,75 @@ def test_animation_trace_layout(small):
     assert len(legend_entries) == k
 
 
-def test_points_colour_is_a_discrete_label_scale(small):
+def test_ellipses_are_drawn_above_the_points_on_a_white_halo(small):
+    """plotly draws later traces on top: points first, then halos, outlines, means."""
+    _, _, fig = small
+    k = 3
+    kinds = ["points"] + ["halo"] * 2 * k + ["outline"] * 2 * k + ["means"]
+    assert [
+        "points"
+        if tr.name == "points"
+        else "means"
+        if tr.name == "means"
+        else "halo"
+        if tr.name.endswith("halo")
+        else "outline"
+        for tr in fig.data
+    ] == kinds
+    for c in range(k):
+        for sigma in (1, 2):
+            under, line = fig.data[halo(c, sigma)], fig.data[outline(c, sigma, k)]
+            assert rgba_hex(under.line.color) == "#FFFFFF" and rgba_alpha(under.line.color) > 0.5
+            assert under.line.width >= line.line.width + 2  # a visible rim on both sides
+            assert under.hoverinfo == line.hoverinfo == "skip"
+    # Each frame moves a halo with its outline.
+    for frame in fig.frames:
+        for c in range(k):
+            for sigma in (1, 2):
+                np.testing.assert_array_equal(
+                    decode(frame.data[halo(c, sigma)].x),
+                    decode(frame.data[outline(c, sigma, k)].x),
+                )
+
+
+def test_points_colour_code_is_component_and_confidence(small):
     _, frames, fig = small
     marker = fig.data[0].marker
-    assert marker.cmin == -0.5 and marker.cmax == 3 - 0.5
-    assert marker.showscale is False
-    color = decode(marker.color)
-    assert color.dtype == np.uint8
-    np.testing.assert_array_equal(color, frames[0].labels)  # initial data shows frame 0
+    assert marker.cmin == -0.5 and marker.cmax == 3 * LEVELS - 0.5
+    assert marker.showscale is False and marker.opacity is None
+    code = decode(marker.color)
+    assert code.dtype == np.uint8
+    levels = np.rint(frames[0].confidence * (LEVELS - 1)).astype(int)
+    np.testing.assert_array_equal(code, frames[0].labels * LEVELS + levels)
+    np.testing.assert_array_equal(decode(fig.data[0].customdata), frames[0].labels)
+    assert "%{customdata}" in fig.data[0].hovertemplate  # the component, not the code
 
-    # Label k sits in the middle of a band of component_color(k).
-    scale = [(float(pos), c) for pos, c in marker.colorscale]
+    # Code label * L + level: component_color(label), more opaque the surer the point.
     for label in range(3):
-        pos = (label - marker.cmin) / (marker.cmax - marker.cmin)
-        band = [c for (p0, c), (p1, _) in itertools.pairwise(scale) if p0 <= pos <= p1]
-        assert set(band) == {component_color(label)}
-
-    opacity = decode(marker.opacity)
-    np.testing.assert_allclose(opacity, np.round(0.15 + 0.85 * frames[0].confidence, 2), atol=1e-6)
-    assert opacity.min() >= 0.15 - 1e-6 and opacity.max() <= 1.0 + 1e-6
+        colours = [colour_of_code(marker, label * LEVELS + lv) for lv in range(LEVELS)]
+        assert {rgba_hex(c) for c in colours} == {component_color(label)}
+        alphas = [rgba_alpha(c) for c in colours]
+        assert alphas == sorted(alphas) and alphas[0] < alphas[-1]
+        assert alphas[-1] == pytest.approx(1.0)  # 200 points: full opacity when sure
+        assert alphas[0] == pytest.approx(0.15)
 
     text = figure_json(fig)
     assert '"dtype":"u1"' in text and '"dtype":"f4"' in text  # compact base64 typed arrays
+
+
+def test_points_are_lighter_and_smaller_when_many_are_drawn(rng):
+    """At 3,000 points (100,000 rows, K = 6) opaque markers hid the ellipses (issue 12)."""
+
+    def style(m):
+        fig = em_animation_figure(rng.normal(size=(m, 2)), make_frames(rng, m, 6, 2))
+        marker = fig.data[0].marker
+        surest = colour_of_code(marker, LEVELS - 1)  # component 0, most confident
+        return marker.size, rgba_alpha(surest)
+
+    few, many = style(200), style(3000)
+    assert few == (6, 1.0)
+    assert many[0] <= 4 and many[1] <= 0.5
+    assert style(1000)[0] < few[0] and many[1] < style(1000)[1] < few[1]
 
 
 def test_frames_update_only_colours_ellipses_and_means(small):
@@ -245,41 +325,56 @@ def test_frames_update_only_colours_ellipses_and_means(small):
         assert len(frame.data) == n_traces
         points = frame.data[0]
         assert points.x is None and points.y is None  # never re-send the points
-        np.testing.assert_array_equal(decode(points.marker.color), frames[i].labels)
-        assert points.marker.opacity is not None
+        np.testing.assert_array_equal(decode(points.customdata), frames[i].labels)
+        np.testing.assert_array_equal(decode(points.marker.color) // LEVELS, frames[i].labels)
         for tr in frame.data[1:-1]:
             assert len(tr.x) == len(tr.y) == N_VERTICES + 1
         np.testing.assert_allclose(decode(frame.data[-1].y), frames[i].means[:, 1])
 
-    frame_json = json.loads(fig.to_json())["frames"][1]["data"][0]
-    assert set(frame_json) <= {"marker", "type"}
-    assert set(frame_json["marker"]) == {"color", "opacity"}
+    frame_json = json.loads(fig.to_json())["frames"][1]
+    assert set(frame_json) == {"name", "data", "traces"}  # no layout: see the readout test
+    assert set(frame_json["data"][0]) <= {"marker", "customdata", "type"}
+    assert set(frame_json["data"][0]["marker"]) == {"color"}
 
 
 def test_frame_ellipses_match_ellipse_path(small):
     _, frames, fig = small
     f = frames[4]
     x, y = ellipse_path(f.means[2], f.covariances[2], 2.0)
-    tr = fig.frames[4].data[2 + 2 * 2]
-    np.testing.assert_allclose(decode(tr.x), x, rtol=1e-6, atol=1e-6)  # float32 on the wire
-    np.testing.assert_allclose(decode(tr.y), y, rtol=1e-6, atol=1e-6)
+    for index in (halo(2, 2), outline(2, 2, 3)):
+        tr = fig.frames[4].data[index]
+        np.testing.assert_allclose(decode(tr.x), x, rtol=1e-6, atol=1e-6)  # float32 on the wire
+        np.testing.assert_allclose(decode(tr.y), y, rtol=1e-6, atol=1e-6)
 
 
-def test_frame_titles(rng):
+def test_readout_is_in_step_with_the_slider(rng):
+    """The per-frame words live in the slider's steps, which plotly.js draws with the frame.
+
+    A per-frame layout title is drawn only by a full redraw after the frame's traces, so it
+    lagged the slider during playback (issue 12); frames carry no layout and nothing redraws.
+    """
     points = rng.normal(size=(50, 2))
     frames = make_frames(rng, 50, 2, 4, half_steps=True)
     fig = em_animation_figure(points, frames, title="EM iterations")
-    for fr, af in zip(fig.frames, frames, strict=True):
-        expected = (
-            f"EM iterations — iteration {af.iteration} · log-likelihood "
-            f"{af.log_likelihood:.4f} · {af.phase}"
-        )
-        assert fr.layout.title.text == expected
-    assert fig.layout.title.text == fig.frames[0].layout.title.text
-    assert [s.label for s in fig.layout.sliders[0].steps] == ["0 E", "0 M", "1 E", "1 M"]
+    (slider,) = fig.layout.sliders
+    assert slider.currentvalue.visible is True and slider.currentvalue.prefix == "iteration "
+    assert [s.label for s in slider.steps] == [
+        f"{f.iteration} · {f.phase} · mean log-likelihood {f.log_likelihood:.4f}" for f in frames
+    ]
+    assert slider.steps[1].label == "0 · M-step · mean log-likelihood -997.0000"
+    assert fig.layout.title.text == "EM iterations"  # fixed: nothing redraws it
+    layout = json.loads(fig.to_json())
+    assert all("layout" not in frame for frame in layout["frames"])
+    redraws = [
+        step["args"][1]["frame"]["redraw"] for step in layout["layout"]["sliders"][0]["steps"]
+    ]
+    redraws += [
+        b["args"][1]["frame"]["redraw"] for b in layout["layout"]["updatemenus"][0]["buttons"]
+    ]
+    assert not any(redraws)
 
     plain = em_animation_figure(points, make_frames(rng, 50, 2, 2), title="T")
-    assert plain.frames[1].layout.title.text == "T — iteration 1 · log-likelihood -997.0000"
+    assert plain.layout.sliders[0].steps[1].label == "1 · mean log-likelihood -997.0000"
 
 
 def test_slider_and_buttons(small):
@@ -292,7 +387,7 @@ def test_slider_and_buttons(small):
         assert step["method"] == "animate"
         assert step["args"][0] == [str(i)]
         assert step["args"][1]["mode"] == "immediate"
-        assert step["label"] == str(frames[i].iteration)
+        assert step["label"].startswith(f"{frames[i].iteration} · ")
 
     (menu,) = layout["updatemenus"]
     play, pause = menu["buttons"]
@@ -303,6 +398,32 @@ def test_slider_and_buttons(small):
 
     fig2 = em_animation_figure(*small[:2], frame_duration_ms=120)
     assert fig2.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"] == 120
+
+
+def test_phone_friendly_layout(rng):
+    """At 390 px (a chart ~360 px wide): controls and readout above the plot, legend below.
+
+    Checked by eye in Chromium at 390x844 and 1440x900; here the layout that makes it so.
+    """
+    m, k = 300, 6
+    fig = em_animation_figure(rng.normal(size=(m, 2)), make_frames(rng, m, k, 3), title="EM, K = 6")
+    lay = fig.layout
+    # Title: short, left, in the top margin below the modebar's row.
+    assert lay.title.xanchor == "left" and lay.title.yref == "container"
+    assert lay.title.pad.t >= 24
+    assert {"lasso2d", "select2d"} <= set(lay.modebar.remove)
+    # Buttons above the slider above the plot; each band fits in the top margin.
+    (menu,), (slider,) = lay.updatemenus, lay.sliders
+    assert menu.y == 1 and menu.yanchor == "bottom" and menu.xanchor == "left"
+    assert slider.y == 1 and slider.yanchor == "bottom" and slider.len == 1
+    assert menu.pad.b > slider.pad.b + 50  # the buttons clear the slider and its readout
+    assert lay.margin.t >= menu.pad.b + 30 + lay.title.pad.t
+    # Long step labels are not drawn as ticks: only the readout shows them.
+    assert slider.font.color == "rgba(0,0,0,0)" and slider.currentvalue.font.size >= 12
+    # Legend horizontal, at the bottom, with room for 3 rows of 2 on a phone.
+    assert lay.legend.orientation == "h" and lay.legend.yref == "container"
+    assert lay.legend.y == 0 and lay.legend.yanchor == "bottom"
+    assert lay.margin.b >= 40 + 3 * 20
 
 
 def test_fixed_ranges_cover_points_and_every_ellipse(rng):
@@ -352,19 +473,22 @@ def test_non_finite_inputs_never_reach_the_figure(rng):
 
     assert len(fig.data[0].x) == m - 3  # non-finite rows dropped up front
     assert len(decode(fig.frames[0].data[0].marker.color)) == m - 3
-    assert len(decode(fig.frames[0].data[0].marker.opacity)) == m - 3
+    assert len(decode(fig.frames[0].data[0].customdata)) == m - 3
 
     # Component 0 in frame 1 and component 2 in frame 2: hidden, same vertex count.
     for frame_idx, comp in ((1, 0), (2, 2)):
-        for sigma in (0, 1):
-            tr = fig.frames[frame_idx].data[1 + 2 * comp + sigma]
-            assert len(tr.x) == len(tr.y) == N_VERTICES + 1
-            assert all(v is None for v in tr.x) and all(v is None for v in tr.y)
+        for sigma in (1, 2):
+            for index in (halo(comp, sigma), outline(comp, sigma, k)):
+                tr = fig.frames[frame_idx].data[index]
+                assert len(tr.x) == len(tr.y) == N_VERTICES + 1
+                assert all(v is None for v in tr.x) and all(v is None for v in tr.y)
     assert fig.frames[1].data[-1].x[0] is None
     # Other components are still drawn.
-    assert all(v is not None for v in fig.frames[1].data[3].x)
-    assert "n/a" in fig.frames[3].layout.title.text
-    np.testing.assert_allclose(decode(fig.frames[3].data[0].marker.opacity)[:5], 0.15, atol=1e-6)
+    assert all(v is not None for v in fig.frames[1].data[outline(1, 1, k)].x)
+    assert "n/a" in fig.layout.sliders[0].steps[3].label
+    # Unknown confidence: the faintest level.
+    codes = decode(fig.frames[3].data[0].marker.color)[:5]
+    np.testing.assert_array_equal(codes % LEVELS, 0)
 
 
 def test_without_means_only_the_points_trace(rng):
@@ -382,7 +506,7 @@ def test_labels_beyond_k_still_get_their_own_colour(rng):
     frames = make_frames(rng, 30, 2, 2, drawable=False)
     frames[1].labels[:] = 4
     fig = em_animation_figure(rng.normal(size=(30, 2)), frames)
-    assert fig.data[0].marker.cmax == 4.5
+    assert fig.data[0].marker.cmax == 5 * LEVELS - 0.5
 
 
 @pytest.mark.parametrize(
@@ -414,7 +538,7 @@ def test_animation_rejects_bad_points_and_no_frames(rng):
 def test_layout_conventions(small):
     fig = small[2]
     assert fig.layout.hovermode == "closest"
-    assert fig.layout.height == 600
+    assert fig.layout.height == 640
     assert fig.layout.template.layout.paper_bgcolor == "white"  # plotly_white
 
 
@@ -424,7 +548,7 @@ def test_animation_size_3000_points_8_components_100_frames():
     points = rng.normal(size=(m, 2)) * [3.0, 2.0]
     fig = em_animation_figure(points, make_frames(rng, m, k, t))
     size = len(fig.to_json().encode())
-    assert len(fig.frames) == t and len(fig.data) == 2 + 2 * k
+    assert len(fig.frames) == t and len(fig.data) == 2 + 4 * k
     assert size < 4.5e6, f"figure JSON is {size / 1e6:.2f} MB for m={m}, K={k}, T={t}"
 
 

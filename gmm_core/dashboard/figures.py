@@ -74,11 +74,52 @@ MACHINE_EPSILON: float = float(np.finfo(np.float64).eps)
 # a decade below machine epsilon, so "identical to the last bit" is visibly below the line.
 _LOG_FLOOR = 1e-17
 
-# Points whose most likely component has responsibility 0 still show at this opacity.
+# Points whose most likely component has responsibility 0 still show at this fraction of the
+# opacity of a certain point.
 _MIN_OPACITY = 0.15
+# The animation's point opacity is quantised to this many levels of confidence, so that colour
+# and opacity travel as one small integer per point and frame (see _point_colorscale).
+_CONFIDENCE_LEVELS = 6
+# Up to this many points are drawn full size and opaque; more get smaller and lighter.
+_CROWDED_POINTS = 500
+# Ellipse outlines (1 and 2 sigma) and the white halos under them.
+_OUTLINE_WIDTH = (2.5, 1.5)
+_HALO_WIDTH = (6.0, 4.5)
+_HALO_COLOR = "rgba(255,255,255,0.85)"
 
 _TEMPLATE = "plotly_white"
-_MARGIN = {"l": 10, "r": 10, "t": 60, "b": 10}
+# Layout in pixels, chosen for a phone (a Streamlit chart about 360 px wide) and kept on a
+# desktop: the modebar's row at the top, the title below it (never under its buttons), the
+# x-axis title below the plot, then a horizontal legend.
+_MODEBAR_BAND = 28
+_TITLE_BAND = _MODEBAR_BAND + 30
+_BUTTONS_BAND = 34
+_SLIDER_BAND = 62
+_AXIS_TITLE_BAND = 48
+_LEGEND_ROW = 21
+_PHONE_WIDTH = 340
+_MARGIN = {"l": 10, "r": 10, "t": _TITLE_BAND, "b": 10}
+# Buttons a phone's modebar has no room for, and that these figures do not need.
+_MODEBAR_REMOVE = [
+    "select2d",
+    "lasso2d",
+    "zoomIn2d",
+    "zoomOut2d",
+    "autoScale2d",
+    "toggleSpikelines",
+    "hoverClosestCartesian",
+    "hoverCompareCartesian",
+]
+_LEGEND_BELOW = {
+    "orientation": "h",
+    "x": 0,
+    "xanchor": "left",
+    "y": 0,
+    "yref": "container",
+    "yanchor": "bottom",
+    "itemsizing": "constant",
+    "title": {"text": ""},
+}
 # Static scatters switch to WebGL above this many points; the animation never does.
 _WEBGL_THRESHOLD = 5000
 
@@ -306,12 +347,54 @@ def _base_layout(height: int | None, title: str = "", hovermode: str = "closest"
     layout: dict = {
         "template": _TEMPLATE,
         "hovermode": hovermode,
-        "margin": _MARGIN,
-        "title": {"text": title},
+        "margin": dict(_MARGIN),
+        # Left-aligned with the plot and below the modebar's row, so the modebar never covers
+        # it; every title here fits a phone's width.
+        "title": {
+            "text": title,
+            "x": 0,
+            "xref": "paper",
+            "xanchor": "left",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": _MODEBAR_BAND},
+            "font": {"size": 15},
+        },
+        "modebar": {"remove": list(_MODEBAR_REMOVE)},
+        "legend": dict(_LEGEND_BELOW),
     }
     if height is not None:
         layout["height"] = height
     return layout
+
+
+def _legend_rows(names: Sequence[str], width: float = _PHONE_WIDTH) -> int:
+    """Rows a horizontal legend of ``names`` takes on a phone (entries of ~50 px + 6.5 px/char)."""
+    rows, used = 0, width
+    for name in names:
+        entry = 50 + 6.5 * len(name)
+        if used + entry > width:
+            rows, used = rows + 1, 0.0
+        used += entry
+    return rows
+
+
+def _legend_margin(names: Sequence[str]) -> int:
+    """Bottom margin for the x-axis title and a horizontal legend of ``names`` below it."""
+    rows = _legend_rows(names)
+    return _AXIS_TITLE_BAND + (_LEGEND_ROW * rows + 8 if rows else 0)
+
+
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """Size the bottom margin for the legend entries ``fig`` shows (see _LEGEND_BELOW)."""
+    if fig.layout.showlegend is False:
+        return fig
+    names = [str(tr.name) for tr in fig.data if tr.showlegend is not False and tr.name]
+    if len(fig.data) < 2 and fig.layout.showlegend is not True:
+        names = []  # plotly shows no legend for a lone trace
+    fig.update_layout(margin={"b": _legend_margin(list(dict.fromkeys(names)))})
+    return fig
 
 
 def _discrete_colorscale(n_colors: int) -> list[list]:
@@ -332,16 +415,6 @@ def _discrete_colorscale(n_colors: int) -> list[list]:
 def _label_dtype(n_colors: int) -> type:
     # Small integer arrays are base64-encoded by plotly >= 6 at one byte per point.
     return np.uint8 if n_colors <= 256 else np.uint16
-
-
-def _opacity(confidence: np.ndarray) -> np.ndarray:
-    """Marker opacity from confidence: never fully transparent, 2 decimals, float32.
-
-    float32 halves the encoded size against float64; 2 decimals is finer than the eye can see.
-    """
-    confidence = np.nan_to_num(np.asarray(confidence, dtype=float), nan=0.0, posinf=1.0)
-    opacity = _MIN_OPACITY + (1.0 - _MIN_OPACITY) * np.clip(confidence, 0.0, 1.0)
-    return np.round(opacity, 2).astype(np.float32)
 
 
 def _coordinate_dtype(x_range: Sequence[float], y_range: Sequence[float]) -> type:
@@ -486,16 +559,112 @@ def _point_traces(
 # the EM animation
 
 
-def _frame_title(title: str, frame: AnimationFrame) -> str:
+def _frame_caption(frame: AnimationFrame) -> str:
+    """What the slider shows for a frame, after its "iteration " prefix."""
     ll = float(frame.log_likelihood)
     ll_text = f"{ll:.4f}" if math.isfinite(ll) else "n/a"
-    text = f"{title} — iteration {frame.iteration} · log-likelihood {ll_text}"
-    return f"{text} · {frame.phase}" if frame.phase else text
+    phase = f" · {frame.phase}" if frame.phase else ""
+    return f"{frame.iteration}{phase} · mean log-likelihood {ll_text}"
 
 
-def _step_label(frame: AnimationFrame) -> str:
-    # "E-step" -> "3 E", "M-step" -> "3 M": short enough for a slider tick.
-    return f"{frame.iteration} {frame.phase[0]}" if frame.phase else str(frame.iteration)
+def _point_style(n_points: int) -> tuple[float, float]:
+    """Marker size (px) and the opacity of a certain point, for ``n_points`` drawn.
+
+    A few hundred points are drawn large and opaque; thousands overlap into solid clouds of
+    their component's colour that swallow its ellipse (issue 12), so they get smaller and
+    lighter: at 3,000 points, 3.5 px at 0.41 opacity.
+    """
+    crowding = _CROWDED_POINTS / max(n_points, 1)
+    size = float(np.clip(6.0 * crowding**0.3, 3.5, 6.0))
+    ceiling = float(np.clip(crowding**0.5, 0.3, 1.0))
+    return round(size, 2), round(ceiling, 2)
+
+
+def _confidence_levels(confidence: np.ndarray) -> np.ndarray:
+    """Confidence in [0, 1] -> an integer level in [0, _CONFIDENCE_LEVELS)."""
+    confidence = np.nan_to_num(np.asarray(confidence, dtype=float), nan=0.0, posinf=1.0)
+    levels = np.rint(np.clip(confidence, 0.0, 1.0) * (_CONFIDENCE_LEVELS - 1))
+    return levels.astype(np.int64)
+
+
+def _level_alpha(level: int, ceiling: float) -> float:
+    share = level / (_CONFIDENCE_LEVELS - 1)
+    return round(ceiling * (_MIN_OPACITY + (1 - _MIN_OPACITY) * share), 3)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha:g})"
+
+
+def _point_colorscale(n_colors: int, ceiling: float) -> list[list]:
+    """A colorscale on which code ``k * L + level`` is component ``k``'s colour at that level.
+
+    ``L`` is ``_CONFIDENCE_LEVELS``; use with ``cmin = -0.5`` and ``cmax = n_colors * L - 0.5``
+    so that every code sits in the middle of its own constant band.
+    """
+    n_codes = n_colors * _CONFIDENCE_LEVELS
+    scale: list[list] = []
+    for code in range(n_codes):
+        k, level = divmod(code, _CONFIDENCE_LEVELS)
+        color = _rgba(component_color(k), _level_alpha(level, ceiling))
+        scale.append([code / n_codes, color])
+        scale.append([(code + 1) / n_codes, color])
+    return scale
+
+
+def _animation_layout(
+    title: str,
+    height: int,
+    legend: Sequence[str],
+    slider: dict,
+    buttons: list[dict],
+) -> dict:
+    """Title, then Play/Pause, then the slider and its readout, above the plot; legend below.
+
+    Laid out in pixels so that nothing overlaps from a 360 px phone to a desktop: the readout
+    (iteration, phase, log-likelihood) sits right above the plot where a title would be, and
+    the buttons stay at the top of the figure, visible without scrolling.
+    """
+    top = _TITLE_BAND + _BUTTONS_BAND + _SLIDER_BAND
+    layout = _base_layout(height, title)
+    layout["margin"] = {**_MARGIN, "t": top, "b": _legend_margin(legend)}
+    layout["legend"] = _LEGEND_BELOW
+    slider.update(
+        x=0,
+        len=1,
+        xanchor="left",
+        y=1,
+        yanchor="bottom",
+        pad={"t": 0, "b": 6, "l": 4, "r": 4},
+        # The step labels carry the whole readout, too long for ticks: only the current one
+        # is shown, in the readout above the rail.
+        font={"size": 6, "color": "rgba(0,0,0,0)"},
+        ticklen=4,
+        minorticklen=2,
+        currentvalue={
+            "prefix": "iteration ",
+            "visible": True,
+            "xanchor": "left",
+            "offset": 6,
+            "font": {"size": 13, "color": "#2a3f5f"},
+        },
+    )
+    layout["sliders"] = [slider]
+    layout["updatemenus"] = [
+        {
+            "type": "buttons",
+            "direction": "left",
+            "showactive": False,
+            "x": 0,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "bottom",
+            "pad": {"b": _SLIDER_BAND + 4, "l": 4},
+            "buttons": buttons,
+        }
+    ]
+    return layout
 
 
 def em_animation_figure(
@@ -505,50 +674,62 @@ def em_animation_figure(
     axis_titles: tuple[str, str] = ("x", "y"),
     title: str = "EM iterations",
     frame_duration_ms: int = 300,
-    height: int = 600,
+    height: int = 640,
 ) -> go.Figure:
     """Animated scatter of EM: points coloured by component, ellipses and means per iteration.
 
-    Base traces, in this order (frames address them by index):
+    Base traces, in this order (frames address them by index; later traces are drawn on top,
+    so the ellipses lie above the points and the means above everything):
 
-    * ``0``: the points (``go.Scatter``, markers). Colour is the label, as an integer array on
-      a discrete colorscale built from :data:`PALETTE`; opacity is ``0.15 + 0.85 * confidence``.
-    * ``1 + 2k`` and ``2 + 2k`` for ``k`` in ``range(K)``: the 1-sigma (solid, in the legend)
-      and 2-sigma (dashed) ellipse of component ``k``.
-    * ``1 + 2K``: all K means (markers, hover shows component and weight).
+    * ``0``: the points (``go.Scatter``, markers). ``marker.color`` is an integer code
+      ``label * L + level`` (``L = 6`` confidence levels, ``level = round(5 * confidence)``)
+      on a discrete colorscale of component colours whose alpha grows with the level and is
+      capped lower the more points are drawn; ``customdata`` is the label, for the hover. The
+      marker size shrinks with the number of points too.
+    * ``1 + 2k + s`` for ``k`` in ``range(K)``, ``s`` in (0, 1): a white halo, wider than the
+      outline, under the 1-sigma (``s = 0``) and 2-sigma (``s = 1``) ellipse of component
+      ``k``, so the outline stands out even on a cloud of its own colour.
+    * ``1 + 2K + 2k + s``: the 1-sigma (solid, in the legend) and 2-sigma (dashed) outline of
+      component ``k``, same vertices as its halo.
+    * ``1 + 4K``: all K means (markers, hover shows component and weight).
 
     When no frame has means and covariances (e.g. a UMAP display) only trace 0 exists.
 
     Frame ``i`` is named ``str(i)`` (iterations repeat in half-step mode) and updates only the
-    points' ``marker.color``/``marker.opacity`` (never x/y), the ellipses' x/y and the means'
-    x/y/customdata, plus the title. A component whose parameters are not finite in a frame has
-    its ellipses hidden (x/y all None) and its mean left out of that frame.
+    points' ``marker.color`` and ``customdata`` (never x/y), the halos' and ellipses' x/y and
+    the means' x/y/customdata. A component whose parameters are not finite in a frame has its
+    ellipses hidden (x/y all None) and its mean left out of that frame.
 
-    The frame layout sets the title to ``"{title} — iteration {i} · log-likelihood {ll:.4f}"``
-    (``" · {phase}"`` appended in half-step mode). Play and the slider steps use
-    ``redraw=True``: plotly.js redraws the title (iteration and log-likelihood) only then.
+    Frames carry no layout: what changes per frame in words (iteration, phase, mean
+    log-likelihood) is each slider step's label, which the slider's readout shows above the
+    plot, and the title is fixed. plotly.js draws a frame's traces and the slider's readout
+    in the same pass, but a frame's layout (a per-frame title) only in the full redraw that
+    ``redraw=True`` adds after it, which left the title a frame behind the slider during
+    playback and stretched each frame by the redraw's time (about 100 to 300 ms at 3,000
+    points). So Play and the slider steps use ``redraw=False``.
 
     Parameters
     ----------
     points : ndarray of shape (m, 2)
         Display coordinates of the drawn points (cap m at a few thousand: every frame carries
-        m colours and opacities). Rows with non-finite coordinates are dropped.
+        m colours and labels). Rows with non-finite coordinates are dropped.
     frames : sequence of AnimationFrame
         At least one. Every frame's ``labels``/``confidence`` have shape (m,) and all frames
         share K.
     axis_titles : (str, str), default ("x", "y")
         Axis titles, also used in the hover text.
     title : str, default "EM iterations"
-        Title prefix; each frame appends its iteration, log-likelihood and phase.
+        The figure's title; keep it short (it must fit a phone's width).
     frame_duration_ms : int, default 300
         Time per frame when playing.
-    height : int, default 600
-        Figure height in pixels.
+    height : int, default 640
+        Figure height in pixels, controls and legend included.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Initially showing frame 0, with a slider (one step per frame) and Play/Pause buttons.
+        Initially showing frame 0, with Play/Pause buttons and a slider (one step per frame)
+        above the plot and a horizontal legend below it.
     """
     if len(frames) == 0:
         raise ValueError("need at least one frame")
@@ -569,13 +750,15 @@ def em_animation_figure(
     max_label = max((int(lab.max()) for lab in labels_per_frame if lab.size), default=0)
     n_colors = max(n_components, max_label + 1, 1)
     label_dtype = _label_dtype(n_colors)
+    code_dtype = _label_dtype(n_colors * _CONFIDENCE_LEVELS)
 
-    opacities = []
-    for f in frames:
+    codes_per_frame = []
+    for f, labels in zip(frames, labels_per_frame, strict=True):
         confidence = np.asarray(f.confidence, dtype=float)
         if confidence.shape != (m_all,):
             raise ValueError(f"confidence must have shape ({m_all},), got {confidence.shape}")
-        opacities.append(_opacity(confidence[keep]))
+        levels = _confidence_levels(confidence[keep])
+        codes_per_frame.append((labels * _CONFIDENCE_LEVELS + levels).astype(code_dtype))
 
     n_vertices = 60
     outlines_1 = []
@@ -602,10 +785,10 @@ def em_animation_figure(
     coord_dtype = _coordinate_dtype(x_range, y_range)
     hidden = np.full(n_vertices + 1, None, dtype=object)
 
-    def outline_xy(outline: tuple[np.ndarray, np.ndarray] | None) -> tuple:
+    def outline_xy(outline: tuple[np.ndarray, np.ndarray] | None) -> dict:
         if outline is None:
-            return hidden, hidden
-        return outline[0].astype(coord_dtype), outline[1].astype(coord_dtype)
+            return {"x": hidden, "y": hidden}
+        return {"x": outline[0].astype(coord_dtype), "y": outline[1].astype(coord_dtype)}
 
     def means_xy(f: AnimationFrame) -> tuple:
         if f.means is None:
@@ -617,19 +800,27 @@ def em_animation_figure(
     def frame_updates(i: int) -> list[dict]:
         f = frames[i]
         updates: list[dict] = [
-            {"marker": {"color": labels_per_frame[i].astype(label_dtype), "opacity": opacities[i]}}
+            {
+                "marker": {"color": codes_per_frame[i]},
+                "customdata": labels_per_frame[i].astype(label_dtype),
+            }
         ]
         if drawable:
-            for o1, o2 in zip(outlines_1[i], outlines_2[i], strict=True):
-                for outline in (o1, o2):
-                    x, y = outline_xy(outline)
-                    updates.append({"x": x, "y": y})
+            paths = [
+                outline_xy(outline)
+                for o1, o2 in zip(outlines_1[i], outlines_2[i], strict=True)
+                for outline in (o1, o2)
+            ]
+            # The halos and the outlines share their vertices: the same dicts, twice.
+            updates.extend(paths)
+            updates.extend(paths)
             mx, my = means_xy(f)
             updates.append(
                 {"x": mx, "y": my, "customdata": _means_customdata(n_components, f.weights)}
             )
         return updates
 
+    size, ceiling = _point_style(len(points))
     first = frame_updates(0)
     data: list[go.Scatter] = [
         go.Scatter(
@@ -638,42 +829,48 @@ def em_animation_figure(
             mode="markers",
             marker={
                 "color": first[0]["marker"]["color"],
-                "opacity": first[0]["marker"]["opacity"],
-                "colorscale": _discrete_colorscale(n_colors),
+                "colorscale": _point_colorscale(n_colors, ceiling),
                 "cmin": -0.5,
-                "cmax": n_colors - 0.5,
+                "cmax": n_colors * _CONFIDENCE_LEVELS - 0.5,
                 "showscale": False,
-                "size": 6,
+                "size": size,
                 "line": {"width": 0},
             },
+            customdata=first[0]["customdata"],
             name="points",
             showlegend=False,
             hovertemplate=f"{axis_titles[0]}: %{{x:.4g}}<br>{axis_titles[1]}: %{{y:.4g}}"
-            "<br>component %{marker.color}<extra></extra>",
+            "<br>component %{customdata}<extra></extra>",
         )
     ]
     if drawable:
-        for k in range(n_components):
-            color = component_color(k)
-            for sigma in (1, 2):
-                upd = first[1 + 2 * k + (sigma - 1)]
-                data.append(
-                    go.Scatter(
-                        x=upd["x"],
-                        y=upd["y"],
-                        mode="lines",
-                        line={
-                            "color": color,
-                            "width": 2 if sigma == 1 else 1.5,
+        for halo in (True, False):
+            for k in range(n_components):
+                for sigma in (1, 2):
+                    path = first[1 + 2 * k + (sigma - 1)]
+                    if halo:
+                        line = {"color": _HALO_COLOR, "width": _HALO_WIDTH[sigma - 1]}
+                    else:
+                        line = {
+                            "color": component_color(k),
+                            "width": _OUTLINE_WIDTH[sigma - 1],
                             "dash": "solid" if sigma == 1 else "dash",
-                        },
-                        name=f"component {k}" if sigma == 1 else f"component {k} (2σ)",
-                        legendgroup=f"component {k}",
-                        showlegend=sigma == 1,
-                        # Hovering an outline would steal the hover from points near it.
-                        hoverinfo="skip",
+                        }
+                    data.append(
+                        go.Scatter(
+                            x=path["x"],
+                            y=path["y"],
+                            mode="lines",
+                            line=line,
+                            name=f"component {k}"
+                            + ("" if sigma == 1 else " (2σ)")
+                            + (" halo" if halo else ""),
+                            legendgroup=f"component {k}",
+                            showlegend=not halo and sigma == 1,
+                            # Hovering an outline would steal the hover from points near it.
+                            hoverinfo="skip",
+                        )
                     )
-                )
         first_means = frames[0].means
         if first_means is None:
             first_means = np.full((n_components, 2), np.nan)  # drawn as gaps
@@ -683,26 +880,19 @@ def em_animation_figure(
     # Plain dicts, not go.Frame: go.Figure validates its frames anyway, and validating them
     # twice doubled the time to build a 100-frame figure (about 0.8 s more on 3,000 points).
     animation_frames = [
-        {
-            "name": str(i),
-            "data": frame_updates(i) if i else first,
-            "traces": trace_ids,
-            "layout": {"title": {"text": _frame_title(title, frames[i])}},
-        }
+        {"name": str(i), "data": frame_updates(i) if i else first, "traces": trace_ids}
         for i in range(len(frames))
     ]
 
     # Play/Pause as in the plotly docs: [None] plays all frames from the current one, [[None]]
-    # with mode "immediate" interrupts. Play redraws each frame: with redraw=False plotly.js
-    # leaves the title (iteration, log-likelihood) stale; the full redraw measured ~230 ms per
-    # frame for 3,000 points in headless Chromium, within the default 300 ms frame duration.
+    # with mode "immediate" interrupts. redraw=False everywhere: see the docstring.
     play = {
         "label": "▶ Play",
         "method": "animate",
         "args": [
             None,
             {
-                "frame": {"duration": frame_duration_ms, "redraw": True},
+                "frame": {"duration": frame_duration_ms, "redraw": False},
                 "fromcurrent": True,
                 "transition": {"duration": 0},
             },
@@ -722,25 +912,15 @@ def em_animation_figure(
     }
     slider = {
         "active": 0,
-        "x": 0.12,
-        "len": 0.88,
-        "y": 0,
-        "xanchor": "left",
-        "yanchor": "top",
-        "pad": {"t": 40, "b": 10},
-        "currentvalue": {"prefix": "iteration ", "visible": True},
         "transition": {"duration": 0},
         "steps": [
             {
-                "label": _step_label(f),
+                "label": _frame_caption(f),
                 "method": "animate",
                 "args": [
                     [str(i)],
                     {
-                        # redraw=True only here: plotly.js (checked with 4.1.1 in Chromium)
-                        # does not redraw the title for redraw=False frames, so a scrubbed
-                        # frame would show a stale iteration and log-likelihood in the title.
-                        "frame": {"duration": 0, "redraw": True},
+                        "frame": {"duration": 0, "redraw": False},
                         "mode": "immediate",
                         "transition": {"duration": 0},
                     },
@@ -750,25 +930,11 @@ def em_animation_figure(
         ],
     }
 
-    layout = _base_layout(height, _frame_title(title, frames[0]))
+    legend = [f"component {k}" for k in range(n_components)] if drawable else []
+    layout = _animation_layout(title, height, legend, slider, [play, pause])
     layout.update(
         xaxis={"title": {"text": axis_titles[0]}, "range": x_range, "autorange": False},
         yaxis={"title": {"text": axis_titles[1]}, "range": y_range, "autorange": False},
-        legend={"title": {"text": "component"}, "itemsizing": "constant"},
-        updatemenus=[
-            {
-                "type": "buttons",
-                "direction": "left",
-                "showactive": False,
-                "x": 0.12,
-                "y": 0,
-                "xanchor": "right",
-                "yanchor": "top",
-                "pad": {"t": 50, "r": 10},
-                "buttons": [play, pause],
-            }
-        ],
-        sliders=[slider],
     )
     if _equal_aspect(x_range, y_range):
         layout["yaxis"].update(scaleanchor="x", scaleratio=1)
@@ -873,7 +1039,7 @@ def log_likelihood_figure(
         )
     _zoom_past_outlying_start(fig, ll, iterations, annotations)
     fig.update_layout(shapes=shapes, annotations=annotations)
-    return fig
+    return _legend_below(fig)
 
 
 def _zoom_past_outlying_start(
@@ -945,7 +1111,7 @@ def weights_figure(iterations: np.ndarray, weights: np.ndarray, *, height: int =
         )
     fig.update_xaxes(title_text="iteration")
     fig.update_yaxes(title_text="weight", rangemode="tozero")
-    return fig
+    return _legend_below(fig)
 
 
 def drift_figure(
@@ -1008,7 +1174,7 @@ def drift_figure(
     )
     fig.update_xaxes(title_text="iteration")
     fig.update_yaxes(type="log", title_text="difference", exponentformat="power")
-    return fig
+    return _legend_below(fig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1061,9 +1227,8 @@ def clusters_figure(
     fig = go.Figure(layout=_base_layout(None, title))
     fig.add_traces(_point_traces(points, labels, axis_titles))
     fig.add_traces(_mixture_traces(means, covariances))
-    fig.update_layout(legend={"title": {"text": "component"}, "itemsizing": "constant"})
     _static_axes(fig, points, axis_titles)
-    return fig
+    return _legend_below(fig)
 
 
 def uncertainty_figure(
@@ -1145,7 +1310,7 @@ def uncertainty_figure(
     )
     fig.add_traces(_mixture_traces(means, covariances))
     _static_axes(fig, points, axis_titles)
-    return fig
+    return _legend_below(fig)
 
 
 def criteria_figure(
@@ -1202,7 +1367,7 @@ def criteria_figure(
         )
     fig.update_xaxes(title_text="K", dtick=1)
     fig.update_yaxes(title_text=criterion)
-    return fig
+    return _legend_below(fig)
 
 
 def restarts_figure(
@@ -1255,7 +1420,7 @@ def restarts_figure(
         fig.update_yaxes(range=[lo - pad, hi + pad])
     fig.update_xaxes(title_text="iteration")
     fig.update_yaxes(title_text="mean log-likelihood")
-    return fig
+    return _legend_below(fig)
 
 
 def side_by_side_figure(
@@ -1310,12 +1475,11 @@ def side_by_side_figure(
         trace.showlegend = k not in shown
     fig.add_traces(right_points, rows=1, cols=2)
     fig.add_traces(_mixture_traces(right.means, right.covariances), rows=1, cols=2)
-    fig.update_layout(legend={"title": {"text": "component"}, "itemsizing": "constant"})
     # make_subplots already links them; explicit so the intent survives a refactor.
     fig.update_layout(xaxis2={"matches": "x"}, yaxis2={"matches": "y"})
     fig.update_xaxes(title_text=axis_titles[0])
     fig.update_yaxes(title_text=axis_titles[1], row=1, col=1)
-    return fig
+    return _legend_below(fig)
 
 
 # --------------------------------------------------------------------------------------------
