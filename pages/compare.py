@@ -148,6 +148,5 @@ st.dataframe(
     },
     width="stretch",
 )
-if result.drift is not None:
-    st.subheader("Drift per iteration")
+if result.drift is not None:  # titled "Drift per iteration" by the figure itself
     st.plotly_chart(result.drift, width="stretch")

@@ -247,3 +247,14 @@ def test_sklearn_failure_is_reported_and_our_fit_kept(app):
     by_label(app.radio, "scikit-learn starts from").set_value("same start").run()
     no_errors(app)
     assert not app.error and "machine precision" in sentences(app)
+
+
+def test_choices_survive_a_visit_to_another_page(app):
+    independent(open_compare(app), seed=5)
+    by_label(app.selectbox, "Match components by").set_value("symmetric_kl").run()
+    app.switch_page("pages/selection.py").run()
+    open_compare(app)
+    assert by_label(app.radio, "scikit-learn starts from").value == "independent"
+    assert by_label(app.selectbox, "Match components by").value == "symmetric_kl"
+    assert by_label(app.number_input, "scikit-learn's random_state (independent)").value == 5
+    assert app.session_state.comparison.sklearn.seed == 5
