@@ -1,13 +1,12 @@
 """dashboard.projection: the identity, PCA against scikit-learn, exact Gaussian projection, UMAP.
 
-UMAP compiles with numba on first use (10-20 s), so the file runs it twice in all, in
-module-scoped fixtures: once on all of iris and once fitted on a sample with the rest placed by
-transform().
+UMAP's layout compiles with numba on first use (5-20 s, once per process); every UMAP run here is
+on iris (at most 300 rows), a fraction of a second each once compiled.
 """
 
 import subprocess
 import sys
-import warnings
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,11 +18,16 @@ from sklearn.manifold import trustworthiness
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
+from gmm_core.dashboard import projection
 from gmm_core.dashboard.projection import (
     UMAP_METRICS,
     Projection,
+    ProjectionCancelled,
     ProjectionError,
-    _call_quietly,
+    _fuzzy_graph,
+    _NeighbourIndex,
+    _place,
+    _smooth_knn_scale,
     project,
 )
 
@@ -324,19 +328,7 @@ def test_umap_metrics_offered():
     assert {"euclidean", "manhattan", "cosine"} <= set(UMAP_METRICS)
 
 
-def test_umap_warnings_become_notes():
-    def noisy(x):
-        warnings.warn("n_jobs value 1 overridden to 1 by setting random_state.", stacklevel=1)
-        warnings.warn("Spectral initialisation failed!\nFalling back to random.", stacklevel=1)
-        warnings.warn("compiler chatter", DeprecationWarning, stacklevel=1)
-        return x + 1
-
-    result, notes = _call_quietly(noisy, 1)
-    assert result == 2
-    assert notes == ["UMAP warned: Spectral initialisation failed!"]
-
-
-# --- UMAP: two real runs --------------------------------------------------------------------
+# --- UMAP: real runs on iris ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +342,12 @@ def umap_on_all_rows(iris_std):
 def umap_on_a_sample(iris_std):
     X, _ = iris_std
     calls, progress = record_progress()
-    return project(X, "umap", n_neighbors=10, max_umap_rows=100, progress=progress), calls
+    with pytest.MonkeyPatch.context() as mp:
+        # 50 placed rows in batches of 10, and every epoch reported, so each phase shows steps.
+        mp.setattr(projection, "_PLACE_BATCH", 10)
+        mp.setattr(projection, "_EPOCH_REPORT_SECONDS", 0.0)
+        p = project(X, "umap", n_neighbors=10, max_umap_rows=100, progress=progress)
+    return p, calls
 
 
 def knn_accuracy(Z: np.ndarray, y: np.ndarray) -> float:
@@ -359,6 +356,21 @@ def knn_accuracy(Z: np.ndarray, y: np.ndarray) -> float:
     neighbours = knn.kneighbors(Z, return_distance=False)[:, 1:]
     votes = np.array([np.bincount(y[row], minlength=3).argmax() for row in neighbours])
     return float(np.mean(votes == y))
+
+
+def phase_of(message: str) -> str:
+    for phase, words in [
+        ("compile", "Compiling UMAP's kernels"),
+        ("neighbours", "nearest neighbours"),
+        ("layout", "Laying out"),
+        ("layout", "Laid out"),
+        ("place", "Placing the other"),
+        ("place", "Placed the other"),
+        ("done", "Projection ready"),
+    ]:
+        if words in message:
+            return phase
+    raise AssertionError(f"message of no phase: {message!r}")
 
 
 def test_umap_embedding(umap_on_all_rows, iris_std):
@@ -374,23 +386,87 @@ def test_umap_embedding(umap_on_all_rows, iris_std):
     assert trustworthiness(X, p.embedding, n_neighbors=5) > 0.95
     assert knn_accuracy(p.embedding, y) > 0.9
     assert_progress_well_formed(calls)
+    phases = [phase_of(m) for _, m in calls]
+    assert "place" not in phases
+    assert phases[-3:] == ["layout", "layout", "done"]
 
 
-def test_umap_fit_on_a_sample_and_transform_the_rest(umap_on_a_sample, iris_std):
+def test_umap_fit_on_a_sample_and_place_the_rest(umap_on_a_sample, iris_std):
     X, y = iris_std
-    p, calls = umap_on_a_sample
+    p, _ = umap_on_a_sample
     assert p.embedding.shape == (150, 2) and np.isfinite(p.embedding).all()
     assert p.notes[0] == (
-        "UMAP was fitted on a random sample of 100 of 150 rows; the rest were placed with "
-        "transform()."
+        "UMAP laid out a random sample of 100 of 150 rows; every other row sits at the weighted "
+        "average of its 10 nearest sampled rows, as umap-learn's transform() starts."
     )
-    # The 50 transformed rows must land among their own species, not anywhere.
+    # The 50 placed rows must land among their own species, not anywhere.
     assert trustworthiness(X, p.embedding, n_neighbors=5) > 0.95
     assert knn_accuracy(p.embedding, y) > 0.85
+
+
+def test_umap_progress_moves_through_every_phase(umap_on_a_sample):
+    _, calls = umap_on_a_sample
     assert_progress_well_formed(calls)
-    # start, fit done, one call per batch (50 rows in batches of 5), end
-    assert len(calls) == 1 + 1 + 10 + 1
-    assert "transform()" in calls[1][1]
+    phases = [phase_of(m) for _, m in calls]
+    seen = [phase for i, phase in enumerate(phases) if i == 0 or phases[i - 1] != phase]
+    assert seen in (
+        ["neighbours", "layout", "place", "done"],
+        ["compile", "neighbours", "layout", "place", "done"],
+    )
+    fractions = np.array([f for f, _ in calls])
+    layout = fractions[[ph == "layout" for ph in phases]]
+    epochs = [m for _, m in calls if "epoch" in m]
+    # Every epoch is reported (the report interval is patched to 0), as a growing fraction.
+    assert len(epochs) >= 400 and epochs[-1].endswith("epoch 500 of 500…")
+    assert len(np.unique(layout)) >= 400
+    placing = [m for _, m in calls if phase_of(m) == "place"]
+    start = "Placing the other 50 rows by their nearest sampled rows"
+    batches = [f"{start}: {i} done…" for i in (0, 10, 20, 30, 40)]
+    assert placing == [*batches, "Placed the other 50 rows."]
+    # No phase is one jump: the bar never leaps by more than a fifth.
+    assert np.diff(fractions).max() < 0.2
+
+
+def test_compile_phase_is_reported_once_per_process(iris_std, monkeypatch):
+    X, _ = iris_std
+    # As if no UMAP kernel had been compiled in this process yet.
+    monkeypatch.setattr(projection, "_kernels_compiled", False)
+    monkeypatch.setattr(projection, "_compiled_layout_signatures", list)
+    first, progress = record_progress()
+    project(X, "umap", max_umap_rows=60, progress=progress)
+    second, progress = record_progress()
+    project(X, "umap", max_umap_rows=60, progress=progress)
+    compiling = [(f, m) for f, m in first if phase_of(m) == "compile"]
+    assert compiling[0] == (0.0, "Compiling UMAP's kernels, once per server: loading umap-learn…")
+    assert compiling[-1][1] == "Compiling UMAP's kernels, once per server: done."
+    assert phase_of(first[len(compiling)][1]) == "neighbours"
+    # The compile is given its share of the bar, up front.
+    assert compiling[-1][0] > 0.3
+    assert projection._kernels_compiled
+    assert not any(phase_of(m) == "compile" for _, m in second)
+    assert second[0] == (0.0, "Finding the 15 nearest neighbours of each of the 60 sampled rows…")
+    assert_progress_well_formed(first)
+    assert_progress_well_formed(second)
+
+
+def test_umap_is_deterministic_and_thread_safe(iris_std):
+    X, _ = iris_std
+    kwargs = dict(n_neighbors=10, max_umap_rows=80)
+    alone = [project(X, "umap", random_state=seed, **kwargs).embedding for seed in range(3)]
+    together: dict[int, np.ndarray] = {}
+
+    def run(seed: int) -> None:
+        together[seed] = project(X, "umap", random_state=seed, **kwargs).embedding
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Three runs at once, each with its own seed, give what each gives alone, bit for bit.
+    for seed in range(3):
+        np.testing.assert_array_equal(together[seed], alone[seed])
+    assert not np.array_equal(alone[0], alone[1])
 
 
 def test_umap_projection_has_no_linear_map(umap_on_all_rows, iris_std):
@@ -402,3 +478,140 @@ def test_umap_projection_has_no_linear_map(umap_on_all_rows, iris_std):
         p.project_means(np.zeros((2, 4)))
     with pytest.raises(ProjectionError, match=r"not a linear map"):
         p.project_covariances(np.tile(np.eye(4), (2, 1, 1)))
+
+
+# --- UMAP: cancelling -----------------------------------------------------------------------
+
+
+def stop_when(calls: list[tuple[float, str]], words: str) -> Callable[[], bool]:
+    """A should_stop that answers True once a progress message containing ``words`` is seen."""
+    return lambda: any(words in m for _, m in calls)
+
+
+@pytest.mark.parametrize("words", ["nearest neighbours", "epoch", "Placing the other"])
+def test_cancel_stops_in_each_phase(iris_std, monkeypatch, words):
+    X, _ = iris_std
+    monkeypatch.setattr(projection, "_PLACE_BATCH", 10)
+    monkeypatch.setattr(projection, "_EPOCH_REPORT_SECONDS", 0.0)
+    calls, progress = record_progress()
+    with pytest.raises(ProjectionCancelled, match="cancelled"):
+        project(
+            X, "umap", max_umap_rows=100, progress=progress, should_stop=stop_when(calls, words)
+        )
+    # It stopped at the first report of that phase: nothing was reported after it.
+    assert words in calls[-1][1]
+    assert sum(words in m for _, m in calls) == 1
+    assert not isinstance(ProjectionCancelled("x"), ValueError)
+
+
+def test_cancel_before_starting_does_no_work(iris_std):
+    X, _ = iris_std
+    calls, progress = record_progress()
+    with pytest.raises(ProjectionCancelled):
+        project(X, "umap", progress=progress, should_stop=lambda: True)
+    assert calls == []
+
+
+def test_a_cancelled_layout_leaves_nothing_behind(iris_std, monkeypatch):
+    X, _ = iris_std
+    monkeypatch.setattr(projection, "_EPOCH_REPORT_SECONDS", 0.0)
+    kwargs = dict(n_neighbors=10, max_umap_rows=100)
+    before = project(X, "umap", **kwargs).embedding
+    calls, progress = record_progress()
+    with pytest.raises(ProjectionCancelled):
+        project(X, "umap", progress=progress, should_stop=stop_when(calls, "epoch 3 "), **kwargs)
+    # tqdm closed its bar without raising again, and the next run is the same as before.
+    np.testing.assert_array_equal(project(X, "umap", **kwargs).embedding, before)
+
+
+# --- UMAP: the parts we compute ourselves ---------------------------------------------------
+
+
+def test_fuzzy_graph_matches_umap_learn(iris_std):
+    import scipy.sparse
+    import umap.umap_
+
+    X, _ = iris_std
+    distances, neighbours = _NeighbourIndex(X, "euclidean").query(X, 15)
+    ours = _fuzzy_graph(neighbours, distances)
+    # umap-learn's fuzzy_simplicial_set, step by step, with its own two kernels run as Python
+    # (.py_func): the same code without numba's compile, which takes 10-30 s here.
+    d32 = distances.astype(np.float32)
+    sigmas, rhos = umap.umap_.smooth_knn_dist.py_func(d32, 15.0, local_connectivity=1.0)
+    rows, cols, vals, _ = umap.umap_.compute_membership_strengths.py_func(
+        neighbours.astype(np.int32), d32, sigmas, rhos
+    )
+    A = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(150, 150))
+    A.eliminate_zeros()
+    reference = A + A.T - A.multiply(A.T)
+    assert ours.shape == (150, 150)
+    assert (ours != ours.T).nnz == 0
+    assert ours.nnz == reference.nnz
+    # umap-learn bisects in float32; the memberships agree to its tolerance.
+    assert abs(ours - reference).max() < 1e-4
+
+
+def test_smooth_scale_solves_umaps_equation():
+    rng = np.random.default_rng(4)
+    distances = np.sort(rng.gamma(2.0, size=(200, 12)), axis=1)
+    rho = distances[:, 0]
+    sigma = _smooth_knn_scale(distances, rho, np.zeros(200))
+    # The first column is the point itself in a fit; umap-learn leaves it out of the sum.
+    total = np.exp(-np.maximum(distances[:, 1:] - rho[:, None], 0) / sigma[:, None]).sum(axis=1)
+    np.testing.assert_allclose(total, np.log2(12), atol=1e-4)
+    # The floor applies where the bisection would go below it.
+    floored = _smooth_knn_scale(distances, rho, np.full(200, 10.0))
+    np.testing.assert_array_equal(floored, np.maximum(sigma, 10.0))
+
+
+def test_placed_rows_land_among_their_neighbours():
+    rng = np.random.default_rng(1)
+    # Two groups of fitted rows, far apart in the data and in the picture.
+    X_fit = np.vstack([rng.normal(size=(15, 4)), 100 + rng.normal(size=(15, 4))])
+    fitted = np.vstack([rng.normal(size=(15, 2)), 50 + rng.normal(size=(15, 2))])
+    index = _NeighbourIndex(X_fit, "euclidean")
+    # A copy of fitted row 7, a point very near row 3, the first group's mean, the second's.
+    queries = np.vstack([X_fit[7], X_fit[3] + 1e-6, X_fit[:15].mean(axis=0), X_fit[15:].mean(0)])
+    distances, neighbours = index.query(queries, 8)
+    placed = _place(fitted, distances, neighbours)
+    np.testing.assert_array_equal(placed[0], fitted[7])
+    first, second = fitted[:15], fitted[15:]
+    for row, group in [(1, first), (2, first), (3, second)]:
+        near = fitted[neighbours[row]]
+        assert np.all(placed[row] >= near.min(axis=0)) and np.all(placed[row] <= near.max(axis=0))
+        assert np.all(placed[row] >= group.min(axis=0)) and np.all(placed[row] <= group.max(axis=0))
+    # A weighted mean, nearer neighbours weighing more: not the plain mean of the eight.
+    assert not np.allclose(placed[1], fitted[neighbours[1]].mean(axis=0))
+    # Rows are placed one by one: the same row gives the same place in any batch.
+    np.testing.assert_array_equal(_place(fitted, distances[1:2], neighbours[1:2]), placed[1:2])
+
+
+def test_held_out_duplicates_land_on_their_fitted_twins(iris_std):
+    X = np.unique(iris_std[0], axis=0)  # iris repeats a few rows; each twin must be unique
+    m = len(X)
+    p = project(np.vstack([X, X]), "umap", n_neighbors=10, max_umap_rows=m, random_state=5)
+    # The rows UMAP laid out: project() draws them as below.
+    fit_rows = np.random.default_rng(5).choice(2 * m, size=m, replace=False)
+    in_fit = np.zeros(2 * m, dtype=bool)
+    in_fit[fit_rows] = True
+    twin = np.r_[np.arange(m, 2 * m), np.arange(m)]
+    held_out_with_fitted_twin = np.flatnonzero(~in_fit & in_fit[twin])
+    assert len(held_out_with_fitted_twin) > 30
+    np.testing.assert_array_equal(
+        p.embedding[held_out_with_fitted_twin], p.embedding[twin[held_out_with_fitted_twin]]
+    )
+    both_fitted = np.flatnonzero(in_fit & in_fit[twin])
+    assert not np.array_equal(p.embedding[both_fitted], p.embedding[twin[both_fitted]])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "correlation", "manhattan", "chebyshev"])
+def test_neighbours_in_each_metric_match_brute_force(metric):
+    from sklearn.metrics import pairwise_distances
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 5))
+    Q = rng.normal(size=(30, 5))
+    distances, neighbours = _NeighbourIndex(X, metric).query(Q, 6)
+    full = pairwise_distances(Q, X, metric=metric)
+    np.testing.assert_allclose(np.sort(full, axis=1)[:, :6], distances, atol=1e-12)
+    np.testing.assert_allclose(np.take_along_axis(full, neighbours, axis=1), distances, atol=1e-12)

@@ -11,8 +11,10 @@ umap-learn (and numba, which compiles it) takes seconds to import, so it is impo
 
 from __future__ import annotations
 
-import math
 import numbers
+import re
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,22 +24,31 @@ from typing import Any
 import numpy as np
 
 METHODS: tuple[str, ...] = ("none", "pca", "umap")
-#: UMAP is fitted on at most this many rows; the others are placed with its transform().
-MAX_UMAP_ROWS = 20_000
+#: UMAP lays out at most this many rows; the others are placed from their nearest laid-out rows.
+#: Chosen by measurement (module docstring): 10,000 rows keep the trustworthiness of a full
+#: UMAP and lay out in about 8 s on 2 cores.
+MAX_UMAP_ROWS = 10_000
 
 UMAP_METRICS: tuple[str, ...] = ("euclidean", "manhattan", "cosine", "correlation", "chebyshev")
 
 MIN_UMAP_ROWS = 10
 N_NEIGHBORS_RANGE: tuple[int, int] = (2, 200)
 
-# UMAP.transform runs 100 optimisation epochs on batches of at most 10,000 rows but only 30 on
-# larger ones (umap_.py); capping the batch there refines every batch alike.
-_MAX_TRANSFORM_BATCH = 10_000
-_MIN_PROGRESS_STEPS = 10
-# Rough share of the wall time spent fitting the sample when the other rows are transformed:
-# on 2 cores 20,000 rows of 10 columns fitted in 45-60 s and 80,000 more were placed in ~22 s
-# once numba's on-disk cache was warm (~65 s on the very first run).
-_UMAP_FIT_SHARE = 0.7
+# Rows placed per step: one progress report and one should_stop check each, and bounded memory
+# for the (rows, n_neighbors) distance arrays.
+_PLACE_BATCH = 10_000
+# The layout reports its epochs at most this often (through umap-learn's tqdm bar).
+_EPOCH_REPORT_SECONDS = 0.1
+# umap-learn's constants for the smooth k-NN distances (umap_.py).
+_SMOOTH_K_TOLERANCE = 1e-5
+_MIN_K_DIST_SCALE = 1e-3
+_SMOOTH_K_ITERATIONS = 64
+# Seconds on this 2-core machine (bench/umap_speed.py, unloaded), used only to share the progress
+# bar between the phases in proportion to the time they take.
+_COMPILE_SECONDS = 12.0
+_NEIGHBOUR_SECONDS_PER_ROW = 4e-5
+_LAYOUT_SECONDS_PER_ROW_EPOCH = 1.7e-6
+_PLACE_SECONDS_PER_ROW = 2.5e-5
 _LOW_PCA_VARIANCE = 0.5
 
 
@@ -46,6 +57,14 @@ class ProjectionError(ValueError):
 
     The message says what is wrong and how to fix it, in words fit to show a user.
     Subclasses ``ValueError`` so generic callers can catch it as bad input.
+    """
+
+
+class ProjectionCancelled(Exception):
+    """:func:`project` stopped early because its ``should_stop`` callable returned True.
+
+    Not a ``ValueError``: nothing is wrong with the data, so callers that turn bad input into a
+    message must not catch it by accident.
     """
 
 
@@ -181,6 +200,7 @@ def project(
     random_state: int = 42,
     max_umap_rows: int = MAX_UMAP_ROWS,
     progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Projection:
     """Project the rows of ``X`` to two dimensions.
 
@@ -201,12 +221,19 @@ def project(
         UMAP only: one of :data:`UMAP_METRICS`.
     random_state : int, default 42
         UMAP only: seeds both the row sample and UMAP itself, so a rerun gives the same picture.
-    max_umap_rows : int, default 20_000
-        UMAP only: above this many rows UMAP is fitted on a random sample of this size and the
-        other rows are placed with ``transform()``, in batches.
+    max_umap_rows : int, default 10_000
+        UMAP only: above this many rows UMAP lays out a random sample of this size, and every
+        other row is placed at the weighted average of its nearest sampled rows, in batches.
     progress : callable ``(fraction, message) -> None``, optional
-        Called with ``fraction`` 0.0 at the start, with values in between while UMAP places
-        batches of rows, and with 1.0 at the end.
+        Called with ``fraction`` 0.0 at the start and 1.0 at the end. For UMAP also at the start
+        of every phase (compiling UMAP's kernels, the first time in this process; finding
+        neighbours; the layout, once per reported epoch; placing the other rows, once per
+        batch), with fractions that never decrease, shared between the phases in proportion to
+        their expected time. It runs on the caller's thread.
+    should_stop : callable ``() -> bool``, optional
+        Polled between phases, between layout epochs and between batches of placed rows; when
+        it returns True, :class:`ProjectionCancelled` is raised within about a tenth of a second
+        (a first-run compile, once started, finishes first).
 
     Returns
     -------
@@ -216,6 +243,14 @@ def project(
     ------
     ProjectionError
         When the data or the arguments do not suit the method; the message says how to fix it.
+    ProjectionCancelled
+        When ``should_stop`` returned True.
+
+    Notes
+    -----
+    Safe to call from several threads at once: the only state shared between calls is the
+    record that UMAP's kernels have been compiled, which is guarded by a lock. No Streamlit
+    object is needed or touched.
     """
     if method not in METHODS:
         raise ProjectionError(
@@ -236,6 +271,8 @@ def project(
         if progress is not None:
             progress(fraction, message)
 
+    if should_stop is not None and should_stop():
+        raise ProjectionCancelled("The projection was cancelled before it started.")
     if method == "none":
         report(0.0, "Using the two chosen columns as the axes…")
         result = _identity(X, names)
@@ -243,12 +280,15 @@ def project(
         report(0.0, "Computing the principal components…")
         result = _pca(X)
     else:
-        report(
-            0.0,
-            f"Fitting UMAP on {min(n, max_umap_rows):,} rows (the first run also compiles "
-            "UMAP, which takes a while)…",
+        result = _umap(
+            X,
+            n_neighbors,
+            min_dist,
+            metric,
+            random_state,
+            max_umap_rows,
+            _Phases(report, should_stop),
         )
-        result = _umap(X, n_neighbors, min_dist, metric, random_state, max_umap_rows, report)
     report(1.0, "Projection ready.")
     return result
 
@@ -407,6 +447,48 @@ def _check_umap_arguments(
         )
 
 
+class _Phases:
+    """One never-decreasing progress fraction over named phases, and the ``should_stop`` polls.
+
+    Each phase gets a share of [0, 1] in proportion to the seconds it is expected to take, so
+    the bar moves at a roughly even pace instead of sitting at one value through a long phase.
+    """
+
+    def __init__(
+        self, report: Callable[[float, str], None], should_stop: Callable[[], bool] | None
+    ) -> None:
+        self._report = report
+        self._should_stop = should_stop
+        self._bounds: dict[str, tuple[float, float]] = {}
+        self._last = 0.0
+
+    def plan(self, seconds: dict[str, float]) -> None:
+        """Share [0, 1] between the phases, in the order given, by their expected ``seconds``."""
+        total = sum(seconds.values())
+        start = 0.0
+        for name, expected in seconds.items():
+            end = start + expected / total
+            self._bounds[name] = (start, end)
+            start = end
+        last = next(reversed(self._bounds))
+        self._bounds[last] = (self._bounds[last][0], 1.0)
+
+    def has(self, phase: str) -> bool:
+        return phase in self._bounds
+
+    def at(self, phase: str, done: float, message: str) -> None:
+        """Report ``done`` (0 to 1) of ``phase``, then honour ``should_stop``."""
+        low, high = self._bounds[phase]
+        fraction = min(max(low + (high - low) * done, self._last), 1.0)
+        self._last = fraction
+        self._report(fraction, message)
+        self.check()
+
+    def check(self) -> None:
+        if self._should_stop is not None and self._should_stop():
+            raise ProjectionCancelled("The UMAP projection was cancelled.")
+
+
 def _umap(
     X: np.ndarray,
     n_neighbors: int,
@@ -414,60 +496,75 @@ def _umap(
     metric: str,
     random_state: int,
     max_umap_rows: int,
-    report: Callable[[float, str], None],
+    phases: _Phases,
 ) -> Projection:
-    umap = _import_umap()
     n = X.shape[0]
     n_fit = min(n, max_umap_rows)
-    notes: list[str] = []
-    fit_rows: np.ndarray | None = None
-    X_fit = X
+    fit_rows = np.arange(n)
+    rest_rows = np.arange(0)
     if n_fit < n:
         rng = np.random.default_rng(random_state)
         fit_rows = np.sort(rng.choice(n, size=n_fit, replace=False))
         is_rest = np.ones(n, dtype=bool)
         is_rest[fit_rows] = False
         rest_rows = np.flatnonzero(is_rest)
-        X_fit = X[fit_rows]
-        if _all_rows_identical(X_fit):
-            raise ProjectionError(
-                f"All {n_fit:,} rows of UMAP's random sample are identical, so it has no "
-                "neighbourhoods to preserve. Raise max_umap_rows or choose columns that vary."
-            )
+    X_fit = X[fit_rows]
+    if n_fit < n and _all_rows_identical(X_fit):
+        raise ProjectionError(
+            f"All {n_fit:,} rows of UMAP's random sample are identical, so it has no "
+            "neighbourhoods to preserve. Raise max_umap_rows or choose columns that vary."
+        )
+    n_epochs = _umap_epochs(n_fit)
+    scale = n_neighbors / 15
+    seconds = {}
+    if not _kernels_ready():
+        seconds["compile"] = _COMPILE_SECONDS
+    seconds["neighbours"] = _NEIGHBOUR_SECONDS_PER_ROW * n_fit * scale
+    seconds["layout"] = _LAYOUT_SECONDS_PER_ROW_EPOCH * n_fit * n_epochs * scale
+    if len(rest_rows):
+        seconds["place"] = _PLACE_SECONDS_PER_ROW * len(rest_rows) * scale
+    phases.plan(seconds)
 
-    # random_state makes UMAP single-threaded anyway; saying n_jobs=1 avoids its warning.
-    reducer = umap.UMAP(
-        n_components=2,
-        n_neighbors=n_neighbors,
-        min_dist=min_dist,
-        metric=metric,
-        random_state=random_state,
-        n_jobs=1,
+    if phases.has("compile"):
+        _compile_kernels(phases)
+    umap_ = _import_umap()
+
+    phases.at(
+        "neighbours",
+        0.0,
+        f"Finding the {n_neighbors} nearest neighbours of each of the {n_fit:,} "
+        + ("sampled rows…" if n_fit < n else "rows…"),
     )
-    fitted, caught = _call_quietly(reducer.fit_transform, X_fit)
-    notes += caught
-    if fit_rows is None:
-        embedding = np.asarray(fitted, dtype=np.float64)
-    else:
-        embedding = np.empty((n, 2))
-        embedding[fit_rows] = fitted
+    index = _NeighbourIndex(X_fit, metric)
+    distances, neighbours = index.query(X_fit, n_neighbors)
+    graph = _fuzzy_graph(neighbours, distances)
+
+    what = f"the {n_fit:,} sampled rows" if n_fit < n else f"the {n:,} rows"
+    phases.at("layout", 0.0, f"Laying out {what}: the spectral start…")
+
+    def on_epoch(done: int, total: int) -> None:
+        phases.at("layout", done / total, f"Laying out {what}: epoch {done} of {total}…")
+
+    fitted = _layout(umap_, X_fit, graph, n_epochs, min_dist, metric, random_state, on_epoch)
+    phases.at("layout", 1.0, f"Laid out {what}.")
+    embedding = np.empty((n, 2))
+    embedding[fit_rows] = fitted
+    notes: list[str] = []
+    if len(rest_rows):
         n_rest = len(rest_rows)
-        report(_UMAP_FIT_SHARE, f"Placing the other {n_rest:,} rows with transform()…")
-        batch = min(_MAX_TRANSFORM_BATCH, max(1, math.ceil(n_rest / _MIN_PROGRESS_STEPS)))
-        for start in range(0, n_rest, batch):
-            rows = rest_rows[start : start + batch]
-            placed, caught = _call_quietly(reducer.transform, X[rows])
-            notes += caught
-            embedding[rows] = placed
-            done = start + len(rows)
-            report(
-                _UMAP_FIT_SHARE + (1.0 - _UMAP_FIT_SHARE) * done / n_rest,
-                f"Placed {done:,} of {n_rest:,} rows…",
+        for start in range(0, n_rest, _PLACE_BATCH):
+            phases.at(
+                "place",
+                start / n_rest,
+                f"Placing the other {n_rest:,} rows by their nearest sampled rows: {start:,} done…",
             )
-        notes.insert(
-            0,
-            f"UMAP was fitted on a random sample of {n_fit:,} of {n:,} rows; the rest were "
-            "placed with transform().",
+            rows = rest_rows[start : start + _PLACE_BATCH]
+            embedding[rows] = _place(fitted, *index.query(X[rows], n_neighbors))
+        phases.at("place", 1.0, f"Placed the other {n_rest:,} rows.")
+        notes.append(
+            f"UMAP laid out a random sample of {n_fit:,} of {n:,} rows; every other row sits at "
+            f"the weighted average of its {n_neighbors} nearest sampled rows, as umap-learn's "
+            "transform() starts."
         )
 
     bad = ~np.isfinite(embedding).all(axis=1)
@@ -487,47 +584,332 @@ def _umap(
         center=None,
         explained_variance_ratio=None,
         axis_titles=("UMAP 1", "UMAP 2"),
-        notes=tuple(dict.fromkeys(notes)),
+        notes=tuple(notes),
     )
 
 
+def _umap_epochs(n_rows: int) -> int:
+    """umap-learn's default number of layout epochs (simplicial_set_embedding)."""
+    return 500 if n_rows <= 10_000 else 200
+
+
+# --- neighbours and the fuzzy graph, in numpy -----------------------------------------------
+# umap-learn computes these with numba kernels that are compiled afresh in every process (they
+# are not cached on disk: ~10 s on 2 cores). The same arithmetic vectorised over rows takes a
+# fraction of a second here, and exact neighbours from scikit-learn's trees replace
+# pynndescent's approximate ones, whose index takes 25-80 s to compile and prepare.
+
+
+class _NeighbourIndex:
+    """Exact nearest neighbours of query rows among the indexed rows, in UMAP's metric.
+
+    Cosine and correlation distances are monotone in the euclidean distance between rows scaled
+    to unit length (after centring each row, for correlation): ``1 - cos = |a - b|^2 / 2``. So
+    every metric offered can use scikit-learn's trees.
+    """
+
+    def __init__(self, X: np.ndarray, metric: str) -> None:
+        from sklearn.neighbors import NearestNeighbors
+
+        self._metric = metric
+        tree_metric = "euclidean" if metric in ("cosine", "correlation") else metric
+        self._nn = NearestNeighbors(metric=tree_metric).fit(self._prepare(X))
+
+    def _prepare(self, X: np.ndarray) -> np.ndarray:
+        if self._metric not in ("cosine", "correlation"):
+            return X
+        Y = X - X.mean(axis=1, keepdims=True) if self._metric == "correlation" else X
+        norms = np.linalg.norm(Y, axis=1, keepdims=True)
+        # A row of zeros has no direction; left at the origin it is 0.5 from every unit row.
+        return np.divide(Y, norms, out=np.zeros_like(Y), where=norms > 0)
+
+    def query(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest indexed rows of each query row, nearest first.
+
+        Returns
+        -------
+        distances : ndarray of shape (m, k), float64
+        indices : ndarray of shape (m, k), int
+        """
+        distances, indices = self._nn.kneighbors(self._prepare(Q), n_neighbors=k)
+        if self._metric in ("cosine", "correlation"):
+            distances = distances**2 / 2
+        return distances, indices
+
+
+def _smooth_knn_scale(distances: np.ndarray, rho: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """umap-learn's ``smooth_knn_dist``, vectorised over rows: the scale of each row's kernel.
+
+    Parameters
+    ----------
+    distances : ndarray of shape (m, k)
+        Distances to each row's k nearest neighbours, nearest first.
+    rho : ndarray of shape (m,)
+        Distance subtracted before the kernel (the nearest non-zero distance in a fit).
+    floor : ndarray of shape (m,)
+        Smallest scale allowed (umap-learn: 1e-3 of the mean distance).
+
+    Returns
+    -------
+    ndarray of shape (m,)
+        ``sigma`` with ``sum_{j >= 1} exp(-max(d_j - rho, 0) / sigma) = log2(k)``, found by
+        bisection as umap-learn does (including its skipping of the first column, which in a
+        fit is the row itself).
+    """
+    m, k = distances.shape
+    target = np.log2(k)
+    excess = distances[:, 1:] - rho[:, None]
+    positive = excess > 0
+    excess = np.where(positive, excess, 0.0)
+    lo = np.zeros(m)
+    hi = np.full(m, np.inf)
+    mid = np.ones(m)
+    active = np.ones(m, dtype=bool)
+    for _ in range(_SMOOTH_K_ITERATIONS):
+        rows = np.flatnonzero(active)
+        if not len(rows):
+            break
+        psum = np.where(positive[rows], np.exp(-excess[rows] / mid[rows, None]), 1.0).sum(axis=1)
+        converged = np.abs(psum - target) < _SMOOTH_K_TOLERANCE
+        moving = rows[~converged]
+        too_big = psum[~converged] > target
+        hi[moving[too_big]] = mid[moving[too_big]]
+        lo[moving[~too_big]] = mid[moving[~too_big]]
+        h, low = hi[moving], lo[moving]
+        mid[moving] = np.where(np.isinf(h), mid[moving] * 2, (low + h) / 2)
+        active[rows[converged]] = False
+    return np.maximum(mid, floor)
+
+
+def _fuzzy_graph(neighbours: np.ndarray, distances: np.ndarray) -> Any:
+    """umap-learn's ``fuzzy_simplicial_set`` from exact k-NN (local_connectivity 1, union).
+
+    Parameters
+    ----------
+    neighbours : ndarray of shape (n, k)
+        Each row's k nearest rows (itself included), nearest first.
+    distances : ndarray of shape (n, k)
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n, n), float32
+        Symmetric membership strengths ``A + A^T - A * A^T``.
+    """
+    import scipy.sparse
+
+    n, k = neighbours.shape
+    nonzero = distances > 0
+    first = np.argmax(nonzero, axis=1)
+    rho = np.where(nonzero.any(axis=1), distances[np.arange(n), first], 0.0)
+    floor = _MIN_K_DIST_SCALE * np.where(rho > 0, distances.mean(axis=1), distances.mean())
+    sigma = _smooth_knn_scale(distances, rho, floor)
+    strength = np.exp(-np.maximum(distances - rho[:, None], 0.0) / sigma[:, None])
+    strength[neighbours == np.arange(n)[:, None]] = 0.0
+    A = scipy.sparse.coo_matrix(
+        (strength.astype(np.float32).ravel(), (np.repeat(np.arange(n), k), neighbours.ravel())),
+        shape=(n, n),
+    )
+    A.eliminate_zeros()
+    At = A.transpose()
+    graph = A + At - A.multiply(At)
+    graph.eliminate_zeros()
+    return graph
+
+
+def _place(fitted: np.ndarray, distances: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Put new rows at the weighted mean of their nearest fitted rows' positions.
+
+    This is how umap-learn's ``transform()`` starts (``init_graph_transform``): weights are the
+    membership strengths ``exp(-d / sigma)`` with ``sigma`` from :func:`_smooth_knn_scale`
+    (no ``rho``: local_connectivity 1 - 1), and a row equal to a fitted row lands on it.
+
+    Parameters
+    ----------
+    fitted : ndarray of shape (n_fit, 2)
+        Positions of the fitted rows.
+    distances : ndarray of shape (m, k)
+        Distances from each new row to its k nearest fitted rows, nearest first.
+    neighbours : ndarray of shape (m, k)
+        Their indices into ``fitted``.
+
+    Returns
+    -------
+    ndarray of shape (m, 2)
+    """
+    m = len(distances)
+    # umap-learn floors sigma at 1e-3 of the batch's mean distance; the row's own mean makes a
+    # row's place independent of the batch it is in.
+    sigma = _smooth_knn_scale(distances, np.zeros(m), _MIN_K_DIST_SCALE * distances.mean(axis=1))
+    weights = np.exp(-distances / sigma[:, None])
+    placed = np.einsum("mk,mkc->mc", weights, fitted[neighbours]) / weights.sum(axis=1)[:, None]
+    exact = distances[:, 0] <= 0
+    placed[exact] = fitted[neighbours[exact, 0]]
+    return placed
+
+
+# --- umap-learn: the spectral start and the layout epochs -----------------------------------
+
+_KERNELS_LOCK = threading.Lock()
+_kernels_compiled = False
+
+
+def _kernels_ready() -> bool:
+    """Whether UMAP's layout kernels have been compiled in this process already."""
+    return _kernels_compiled or bool(_compiled_layout_signatures())
+
+
+def _compiled_layout_signatures() -> list:
+    """The type signatures numba has compiled umap-learn's layout epoch for, in this process.
+
+    Empty before umap-learn is imported, and if a later umap-learn renames its kernel (then the
+    warm-up of :func:`_compile_kernels` runs once, and costs nothing when already compiled).
+    """
+    layouts = sys.modules.get("umap.layouts")
+    kernel = getattr(layouts, "_nb_optimize_layout_euclidean_single_epoch", None)
+    return list(getattr(kernel, "signatures", None) or [])
+
+
+def _compile_kernels(phases: _Phases) -> None:
+    """Import umap-learn and compile its kernels on a tiny layout, reported as its own phase.
+
+    numba compiles on first call, once per process; doing it on 200 rows keeps the real layout's
+    epoch progress honest. Serialised so that concurrent first runs compile once.
+    """
+    global _kernels_compiled
+    message = "Compiling UMAP's kernels, once per server"
+    phases.at("compile", 0.0, f"{message}: loading umap-learn…")
+    with _KERNELS_LOCK:
+        umap_ = _import_umap()
+        if _kernels_ready():
+            _kernels_compiled = True
+            phases.at("compile", 1.0, f"{message}: done.")
+            return
+        phases.at("compile", 0.5, f"{message}: the layout…")
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(200, 3))
+        distances, neighbours = _NeighbourIndex(X, "euclidean").query(X, 10)
+        _layout(umap_, X, _fuzzy_graph(neighbours, distances), 20, 0.1, "euclidean", 0, None)
+        _kernels_compiled = True
+    phases.at("compile", 1.0, f"{message}: done.")
+
+
+def _layout(
+    umap_: ModuleType,
+    X: np.ndarray,
+    graph: Any,
+    n_epochs: int,
+    min_dist: float,
+    metric: str,
+    random_state: int,
+    on_epoch: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    """umap-learn's spectral start and ``n_epochs`` of its layout, as ``UMAP.fit`` runs them.
+
+    Returns
+    -------
+    ndarray of shape (n, 2), float64
+    """
+    a, b = umap_.umap_.find_ab_params(1.0, min_dist)
+    embedding, _ = umap_.umap_.simplicial_set_embedding(
+        data=X.astype(np.float32),
+        graph=graph,
+        n_components=2,
+        initial_alpha=1.0,
+        a=a,
+        b=b,
+        gamma=1.0,
+        negative_sample_rate=5,
+        n_epochs=n_epochs,
+        init="spectral",
+        random_state=np.random.RandomState(random_state),
+        metric=metric,
+        metric_kwds={},
+        densmap=False,
+        densmap_kwds={},
+        output_dens=False,
+        parallel=False,
+        verbose=False,
+        tqdm_kwds=_epoch_hook(umap_, on_epoch),
+    )
+    return np.asarray(embedding, dtype=np.float64)
+
+
+def _epoch_hook(umap_: ModuleType, on_epoch: Callable[[int, int], None] | None) -> dict:
+    """tqdm arguments that turn umap-learn's epoch progress bar into ``on_epoch`` calls.
+
+    umap-learn's layout loop has no callback, only a ``tqdm`` bar over the epochs (drawn when
+    ``tqdm_kwds["disable"]`` is False). Given a file of our own and a bar format we can read,
+    the bar reports the epochs as they pass, at most every ``_EPOCH_REPORT_SECONDS``. In a
+    Jupyter kernel tqdm draws a widget instead and ignores the file, so there the bar stays off
+    and the layout reports only its start and end.
+    """
+    notebook = sys.modules.get("tqdm.notebook")
+    bar = getattr(umap_.layouts, "tqdm", None)
+    if (
+        on_epoch is None
+        or bar is None
+        or (notebook is not None and issubclass(bar, notebook.tqdm_notebook))
+    ):
+        return {"disable": True}
+    return {
+        "disable": False,
+        "file": _EpochWriter(on_epoch),
+        "bar_format": "epoch {n}/{total}",
+        "mininterval": _EPOCH_REPORT_SECONDS,
+        "miniters": 1,
+        "position": 0,
+        "leave": False,
+        "ascii": True,
+    }
+
+
+class _EpochWriter:
+    """A text file for tqdm that passes each ``epoch n/total`` it is sent to ``on_epoch``."""
+
+    _PATTERN = re.compile(r"epoch (\d+)/(\d+)")
+
+    def __init__(self, on_epoch: Callable[[int, int], None]) -> None:
+        self._on_epoch = on_epoch
+        self._raised = False
+
+    def write(self, text: str) -> int:
+        found = self._PATTERN.findall(text)
+        if found and not self._raised:
+            done, total = (int(v) for v in found[-1])
+            try:
+                self._on_epoch(done, total)
+            except BaseException:
+                # tqdm writes again as the exception closes its bar; let it out only once.
+                self._raised = True
+                raise
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
 def _import_umap() -> ModuleType:
+    if "umap.umap_" in sys.modules and "umap.layouts" in sys.modules:
+        return sys.modules["umap"]
     try:
-        with warnings.catch_warnings():
+        with _IMPORT_LOCK, warnings.catch_warnings():
             # umap warns at import that TensorFlow is missing; we never use ParametricUMAP.
+            # (catch_warnings is process-wide, so it is kept to this one-time import.)
             warnings.filterwarnings(
                 "ignore", message="Tensorflow not installed", category=ImportWarning
             )
             import umap
+            import umap.layouts
+            import umap.umap_
     except ImportError as exc:
         raise ProjectionError(
             "UMAP needs the umap-learn package, which is not installed. Install it "
             "(pip install umap-learn) or choose PCA."
         ) from exc
     return umap
-
-
-def _call_quietly(func: Callable[..., Any], *args: Any) -> tuple[Any, list[str]]:
-    """Call a UMAP method and turn the warnings it raises into notes for the user.
-
-    UMAP and the libraries under it warn through ``warnings``; in the app nobody would see those
-    (and pytest turns them into errors), so the user-level ones become notes and the rest
-    (numba's compiler chatter, deprecations) are dropped.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # Seeding UMAP makes it single-threaded, which it reports as overriding n_jobs; we ask
-        # for one job already, and the message would mean nothing to a user.
-        warnings.filterwarnings(
-            "ignore", message=r"n_jobs value .* overridden", category=UserWarning
-        )
-        result = func(*args)
-    notes = [
-        "UMAP warned: " + " ".join(str(w.message).split("\n", 1)[0].split())
-        for w in caught
-        if issubclass(w.category, UserWarning)
-    ]
-    return result, notes
 
 
 def _as_float_matrix(X: Any, name: str, n_columns: int | None = None) -> np.ndarray:
