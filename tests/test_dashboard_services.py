@@ -317,10 +317,13 @@ def test_markers_at_the_same_or_nearly_the_same_iteration_share_one_label():
 def test_a_500_iteration_fit_draws_separate_stop_lines():
     result = run_fit(degenerate_view(), FitSettings(n_components=3, max_iter=500, tol=0.0))
     assert result.model.n_iter_ == 500
-    lines = sorted(shape.x0 for shape in result.log_likelihood.layout.shapes)
-    annotations = [a for a in result.log_likelihood.layout.annotations if not a.showarrow]
-    assert len(lines) == len(annotations) >= 1
+    layout = result.log_likelihood.layout
+    lines = sorted(shape.x0 for shape in layout.shapes if shape.type == "line")
+    assert len(lines) >= 2
     assert all(b - a > 0.02 * 501 for a, b in itertools.pairwise(lines))
+    # One label per line.
+    labels = [a.x for a in layout.annotations if not a.showarrow and a.x in lines]
+    assert sorted(labels) == lines
 
 
 # --- downloads keep every row ----------------------------------------------------------------
