@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages.ui.state import data_summary, ensure_state, write_link
+from pages.ui.widgets import page_scripts
 
 
 def run() -> None:
@@ -29,6 +30,7 @@ def run() -> None:
     st.html(
         "<style>[data-testid=stMainBlockContainer]{padding-top:4.2rem;padding-bottom:2rem}</style>"
     )
+    page_scripts()
     # Drawn after the page has run, so it shows the data this run ends with.
     summary = st.container()
     for note in st.session_state.pop("link_notes", ()):

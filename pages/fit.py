@@ -52,7 +52,11 @@ def draw(result) -> None:
         "Show", list(views), format_func=views.get, key="fit_show", required=True
     )
     if view == "iterations":
-        left.plotly_chart(result.animation, width="stretch", key="animation")
+        # A new element per fit: plotly.js would otherwise apply the old figure's running
+        # animation frames to the new figure's traces (and throw "bad container").
+        left.container(key="animation").plotly_chart(
+            result.animation, width="stretch", key=f"animation_{st.session_state.fit_serial}"
+        )
         autoplay(st.session_state.get("fit_serial", 0))
     elif view == "half":
         half = cached_for_fit("half", lambda: half_step_animation(result))

@@ -1,6 +1,8 @@
 """End to end in a real browser: Playwright drives Debian's Chromium against `streamlit run`.
 
-Skips, saying why, on a machine without Chromium; under CI=true a missing Chromium fails.
+Used the way a person uses it: the same setting changed twice in a row, pages left and
+revisited, a reload, a phone-sized screen, the downloads opened. Skips, saying why, on a
+machine without Chromium; under CI=true a missing Chromium fails.
 """
 
 import csv as csv_module
@@ -26,6 +28,8 @@ from sklearn.datasets import make_blobs
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 def _require_chromium() -> None:
@@ -57,20 +61,32 @@ def server():
     proc.stdout.close()
 
 
-@pytest.fixture
-def app_page(server):
+@pytest.fixture(scope="module")
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
-        pg.console_errors = []
-        pg.on("console", lambda m: _record_console(pg, m))
-        pg.on("pageerror", lambda e: _record_page_error(pg, e))
-        pg.goto(server)
-        settle(pg)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str, viewport=DESKTOP):
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    pg = context.new_page()
+    pg.console_errors = []
+    pg.on("console", lambda m: _record_console(pg, m))
+    pg.on("pageerror", lambda e: _record_page_error(pg, e))
+    pg.goto(url)
+    settle(pg)
+    return pg
+
+
+@pytest.fixture
+def app_page(browser, server):
+    pg = open_page(browser, server)
+    yield pg
+    pg.context.close()
 
 
 def _record_console(pg, message) -> None:
@@ -90,20 +106,51 @@ def _record_page_error(pg, error) -> None:
 
 
 def settle(pg, timeout: float = 90_000) -> None:
-    """Wait until the script has run (it may start a moment after an interaction)."""
-    pg.wait_for_timeout(400)
+    """Wait until the script (or fragment) has run; it may start a moment after an action."""
+    pg.wait_for_timeout(500)
     pg.wait_for_selector(IDLE, timeout=timeout)
 
 
 def go_to(pg, label: str) -> None:
-    pg.locator("[data-testid=stSidebarNav] a", has_text=label).first.click()
+    """Navigate as a person does: the top bar, or the menu on a phone."""
+    top = pg.locator("header a", has_text=label)
+    if top.count() and top.first.is_visible():
+        top.first.click()
+    else:
+        pg.locator("[data-testid=stExpandSidebarButton]").click()
+        pg.locator("[data-testid=stSidebarNav] a", has_text=label).first.click()
     settle(pg)
-    pg.get_by_role("heading", name=label if label != "Compare" else "Compare with scikit-learn")
+
+
+def set_number(pg, key: str, value) -> None:
+    box = pg.locator(f".st-key-{key} input")
+    box.fill(str(value))
+    box.press("Enter")
+    settle(pg)
+
+
+def choose(pg, key: str, option: str) -> None:
+    pg.locator(f".st-key-{key}").get_by_role("radio", name=option, exact=True).click()
+    settle(pg)
+
+
+def fitted_line(pg) -> str:
+    return pg.locator(
+        "[data-testid=stCaptionContainer]", has_text="Fitted: K ="
+    ).first.text_content()
+
+
+def summary_line(pg) -> str:
+    return pg.locator("[data-testid=stCaptionContainer]", has_text="Data:").first.text_content()
+
+
+def animation_title(pg) -> str:
+    return pg.locator(".st-key-animation .gtitle").first.text_content()
 
 
 def slider_value(pg) -> str:
     # plotly.js draws the slider's current value as the group's own label.
-    return pg.locator(".slider-group > .slider-label").first.text_content()
+    return pg.locator(".st-key-animation .slider-group > .slider-label").first.text_content()
 
 
 def assert_clean(pg) -> None:
@@ -112,8 +159,7 @@ def assert_clean(pg) -> None:
 
 
 def upload(pg, name: str, content: bytes) -> None:
-    pg.get_by_text("Upload a file").click()
-    settle(pg)
+    choose(pg, "data_source", "Upload a file")
     pg.locator("input[type=file]").set_input_files(
         {"name": name, "mimeType": "text/csv", "buffer": content}
     )
@@ -126,55 +172,171 @@ def download(pg, label: str) -> bytes:
     return Path(info.value.path()).read_bytes()
 
 
-def test_upload_fit_play_compare(app_page, tmp_path):
+def test_landing_page_plays_by_itself_with_play_in_view(app_page):
+    page = app_page
+    assert page.get_by_text("Watch EM fit a Gaussian mixture").count() == 1
+    play = page.locator(".st-key-animation .updatemenu-button").first
+    play.wait_for()
+    box = play.bounding_box()
+    assert box["y"] + box["height"] <= DESKTOP["height"], box  # no scrolling to find Play
+    # Nobody pressed Play: the animation starts once by itself.
+    page.wait_for_function(
+        "() => !document.querySelector('.st-key-animation .slider-group > .slider-label')"
+        ".textContent.endsWith(' 0')",
+        timeout=20_000,
+    )
+    assert_clean(page)
+
+
+def test_every_change_is_taken_the_first_time(app_page):
+    page = app_page
+    for k in (3, 5):
+        set_number(page, "fit_n_components", k)
+        assert f"Fitted: K = {k}," in fitted_line(page)
+        assert f"K = {k}" in animation_title(page)
+        assert page.locator(".st-key-fit_n_components input").input_value() == str(k)
+    page.get_by_text("The M-step, in numbers").click()
+    for cov in ("diag", "spherical"):
+        choose(page, "fit_covariance_type", cov)
+        assert f"{cov} covariance" in fitted_line(page)
+        # The expander opened before the fit is still open after it.
+        assert page.locator(".st-key-x_mstep details").get_attribute("open") is not None
+    page.get_by_text("More settings").click()
+    set_number(page, "fit_tol", 0)
+    for iterations in (7, 9):
+        set_number(page, "fit_max_iter", iterations)
+        assert f"at most {iterations} iterations" in fitted_line(page)
+        metric = page.locator("[data-testid=stMetricValue]").first.text_content()
+        assert metric == str(iterations)
+    assert "Fitted: K = 5, spherical" in fitted_line(page)  # nothing earlier was undone
+    assert_clean(page)
+
+
+def test_data_choices_twice_then_reload_and_link(app_page, browser, server):
+    page = app_page
+    go_to(page, "Data")
+    page.locator(".st-key-sample_name").click()
+    page.get_by_role("option", name="iris").click()
+    settle(page)
+    assert "iris, 150 rows" in summary_line(page)
+    for scaling, shown in (("min-max", "minmax"), ("none", "none")):
+        choose(page, "prep_scaling", scaling)
+        assert f"{shown} scaling" in summary_line(page)
+    for remaining in (3, 2):
+        # The first chip's remove cross, as a person clicks it.
+        page.locator(".st-key-prep_columns button[aria-label^=Remove]").first.click()
+        settle(page)
+        assert f"{remaining} column(s)" in summary_line(page)
+    go_to(page, "Fit")
+    assert "iris, 150 rows · 2 column(s), none scaling" in summary_line(page)
+    set_number(page, "fit_n_components", 2)
+    assert "Fitted: K = 2," in fitted_line(page)
+    page.reload()
+    settle(page)
+    assert "iris, 150 rows · 2 column(s), none scaling" in summary_line(page)
+    assert "Fitted: K = 2," in fitted_line(page)
+    shared = open_page(browser, page.url)  # the link, opened in another browser session
+    try:
+        assert "iris, 150 rows · 2 column(s), none scaling" in summary_line(shared)
+        assert "Fitted: K = 2," in fitted_line(shared)
+        assert_clean(shared)
+    finally:
+        shared.context.close()
+    assert_clean(page)
+
+
+def test_umap_in_the_background_while_the_fit_page_is_used(app_page):
+    page = app_page
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(c, 1.0, size=(15_000, 4)) for c in (0, 6, 12)])
+    csv = "a,b,c,d\n" + "\n".join(",".join(f"{v:.4f}" for v in row) for row in X)
+    go_to(page, "Data")
+    upload(page, "large.csv", csv.encode())
+    assert "large.csv, 45,000 rows" in summary_line(page)
+    go_to(page, "Fit")
+    page.locator(".st-key-animation .js-plotly-plot").wait_for()
+    go_to(page, "Data")
+    choose(page, "prep_method", "UMAP")
+    go_to(page, "Fit")
+    # While UMAP runs: its progress, the settings and the last fit are all on the Fit page.
+    page.get_by_text("UMAP (", exact=False).first.wait_for(timeout=30_000)
+    assert page.locator(".st-key-fit_n_components input").is_visible()
+    assert page.locator(".st-key-animation .js-plotly-plot").count() == 1
+    set_number(page, "fit_n_components", 3)  # a change made meanwhile is kept
+    page.locator(".st-key-animation .xtitle", has_text="UMAP").wait_for(timeout=300_000)
+    settle(page)
+    assert "Fitted: K = 3," in fitted_line(page)
+    assert_clean(page)
+
+
+def test_phone_layout(browser, server, tmp_path):
+    page = open_page(browser, server, PHONE)
+    try:
+        page.locator(".st-key-animation .updatemenu-button").first.wait_for()
+        go_to(page, "Data")
+        # The menu closes after navigating, so the page is not covered.
+        sidebar = page.locator("[data-testid=stSidebar]")
+        page.wait_for_timeout(600)
+        assert sidebar.count() == 0 or sidebar.get_attribute("data-collapsed") == "true"
+        go_to(page, "Fit")
+        chart = page.locator(".st-key-animation .js-plotly-plot")
+        chart.wait_for()
+        width = chart.bounding_box()["width"]
+        plot_area = page.locator(".st-key-animation .nsewdrag").first.bounding_box()["width"]
+        assert plot_area > 0.75 * width  # the legend is not beside the plot
+        title = page.locator(".st-key-animation .gtitle").first.bounding_box()
+        assert title["x"] >= 0 and title["x"] + title["width"] <= PHONE["width"]
+        page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+        assert_clean(page)
+    finally:
+        page.context.close()
+
+
+def test_upload_fit_play_downloads_compare(app_page):
     page = app_page
     X, _ = make_blobs(n_samples=400, centers=[[0, 0], [8, 0], [0, 8]], random_state=2)
     csv = "width,height\n" + "\n".join(f"{a:.5f},{b:.5f}" for a, b in X)
 
     go_to(page, "Data")
     upload(page, "measurements.csv", csv.encode())
-    page.get_by_text("measurements.csv").first.wait_for()
+    assert "measurements.csv, 400 rows" in summary_line(page)
 
     go_to(page, "Fit")
-    page.locator("[data-testid=stFormSubmitButton] button").click()
-    settle(page)
-    page.get_by_text("Fitted in").first.wait_for()
-    page.wait_for_selector(".js-plotly-plot .updatemenu-button")
+    set_number(page, "fit_n_components", 3)
+    page.wait_for_selector(".st-key-animation .updatemenu-button")
+    page.locator(".st-key-animation .updatemenu-button", has_text="Pause").first.click()
     before = slider_value(page)
-    page.locator(".updatemenu-button", has_text="Play").first.click()
+    page.locator(".st-key-animation .updatemenu-button", has_text="Play").first.click()
     page.wait_for_function(
-        "b => document.querySelector('.slider-group > .slider-label').textContent !== b",
+        "b => document.querySelector('.st-key-animation .slider-group > .slider-label')"
+        ".textContent !== b",
         arg=before,
         timeout=15_000,
     )
-    page.locator(".updatemenu-button", has_text="Pause").first.click()
-    assert slider_value(page) != before
-    page.screenshot(path=str(tmp_path / "fit.png"), full_page=True)
+    page.locator(".st-key-animation .updatemenu-button", has_text="Pause").first.click()
 
     # The downloads are made on click (deferred): each arrives, and is this fit's.
     fitted = json.loads(download(page, "Parameters and history (JSON)"))
     assert fitted["features"] == ["width", "height"]
-    assert len(fitted["fitted"]["weights"]) == fitted["settings"]["n_components"]
+    assert len(fitted["fitted"]["weights"]) == fitted["settings"]["n_components"] == 3
     rows = list(csv_module.reader(io.StringIO(download(page, "Rows with labels").decode())))
-    assert rows[0][:3] == ["width", "height", "component"] and len(rows) == 1 + len(X)
-    assert b"Plotly.newPlot" in download(page, "Animation (HTML)")
+    assert "width" in rows[0] and len(rows) == 1 + len(X)
+    html = download(page, "(HTML)")
+    assert b"Plotly.newPlot" in html
 
     go_to(page, "Compare")
     page.get_by_text("1.0000").first.wait_for(timeout=60_000)
-    assert page.get_by_text("machine precision").count() >= 1
 
     go_to(page, "Fit")
-    page.get_by_text("measurements.csv").first.wait_for()  # the sidebar still shows our data
+    assert "measurements.csv" in summary_line(page)
     assert page.locator(".js-plotly-plot").count() >= 3
     assert_clean(page)
 
 
 def test_bad_upload_shows_error_and_keeps_fit(app_page):
     page = app_page
-    go_to(page, "Fit")
-    page.wait_for_selector(".js-plotly-plot")
-    iterations_before = page.locator("[data-testid=stMetricValue]").first.text_content()
-
+    page.wait_for_selector(".st-key-animation .js-plotly-plot")
+    before = fitted_line(page)
     go_to(page, "Data")
     upload(
         page,
@@ -185,10 +347,10 @@ def test_bad_upload_shows_error_and_keeps_fit(app_page):
     error = page.locator("[data-testid=stAlertContentError]").first
     error.wait_for()
     assert "photo.csv" in error.text_content()
-
+    assert "blobs, 600 rows" in summary_line(page)
     go_to(page, "Fit")
-    page.wait_for_selector(".js-plotly-plot")
-    assert page.locator("[data-testid=stMetricValue]").first.text_content() == iterations_before
+    page.wait_for_selector(".st-key-animation .js-plotly-plot")
+    assert fitted_line(page) == before
     assert_clean(page)
 
 
@@ -199,4 +361,7 @@ def test_model_selection_page(app_page):
     settle(page)
     page.get_by_text("Best by BIC").first.wait_for(timeout=120_000)
     assert page.locator(".js-plotly-plot").count() >= 2
+    page.get_by_role("button", name="Fit this model on the Fit page").click()
+    settle(page)
+    assert "Fitted: K = 4," in fitted_line(page)
     assert_clean(page)

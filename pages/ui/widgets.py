@@ -72,14 +72,16 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
         methods = ("wide", *[m for m in methods if m != "wide"])
     if st.session_state[keys["init_params"]] not in methods:
         st.session_state[keys["init_params"]] = methods[0]
-    top = st.columns([1, 1, 2, 3])
-    top[0].number_input("Components K", 1, k_max, key=keys["n_components"])
-    top[1].number_input("Max iterations", 1, MAX_ITERATIONS, key=keys["max_iter"])
+    # A wrapping row, not st.columns: columns stack one per line on a phone, and the settings
+    # alone would then fill the screen; here K and the iterations share a line at 390 px.
+    top = st.container(horizontal=True, gap="medium")
+    top.number_input("Components K", 1, k_max, key=keys["n_components"], width=150)
+    top.number_input("Max iterations", 1, MAX_ITERATIONS, key=keys["max_iter"], width=150)
     choice(
         "Covariance",
         {c: c for c in COVARIANCE_TYPES},
         keys["covariance_type"],
-        container=top[2],
+        container=top,
         help="full: any ellipse per component · tied: one shared ellipse · diag: axis-aligned "
         "· spherical: circles",
     )
@@ -87,22 +89,25 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
         "Initialisation",
         {m: m for m in methods},
         keys["init_params"],
-        container=top[3],
+        container=top,
         help=" \n".join(f"**{m}**: {INIT_HELP.get(m, '')}" for m in methods),
     )
     with st.expander("More settings: tolerance, seed, reg_covar, restarts", key="more_settings"):
-        c = st.columns(4)
-        c[0].number_input(
+        more = st.container(horizontal=True, gap="medium")
+        more.number_input(
             "Tolerance (0 = run every iteration)",
             0.0,
             1.0,
             format="%.0e",
             step=1e-4,
             key=keys["tol"],
+            width=230,
         )
-        c[1].number_input("Seed", 0, 2**31 - 1, key=keys["random_state"])
-        c[2].number_input("reg_covar", 0.0, 1.0, format="%.0e", step=1e-6, key=keys["reg_covar"])
-        c[3].number_input("Restarts", 1, MAX_RESTARTS, key=keys["n_init"])
+        more.number_input("Seed", 0, 2**31 - 1, key=keys["random_state"], width=150)
+        more.number_input(
+            "reg_covar", 0.0, 1.0, format="%.0e", step=1e-6, key=keys["reg_covar"], width=150
+        )
+        more.number_input("Restarts", 1, MAX_RESTARTS, key=keys["n_init"], width=150)
     state = st.session_state
     settings = FitSettings(
         int(state[keys["n_components"]]),
@@ -273,3 +278,31 @@ def downloads(result: FitResult, table) -> None:
         mime="text/html",
         on_click="ignore",
     )
+
+
+_PAGE_SCRIPT = """<script>
+(function () {
+  if (window.__emGuards) return;
+  window.__emGuards = true;
+  document.addEventListener("click", function (event) {
+    const nav = event.target.closest("header a, [data-testid=stSidebarNav] a");
+    const leaving = nav || event.target.closest(".st-key-fit_show, [data-testid=stPageLink] a");
+    // plotly.js keeps stepping an animation whose chart was taken off the page and throws
+    // ("bad container"): pause it before the chart goes.
+    const pause = document.querySelectorAll(".st-key-animation .updatemenu-button")[1];
+    if (leaving && pause) pause.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+    // On a phone the navigation lives in a sidebar that Streamlit leaves open over the page.
+    if (nav && window.innerWidth < 768) {
+      setTimeout(function () {
+        const close = document.querySelector("[data-testid=stSidebarCollapseButton] button");
+        if (close) close.click();
+      }, 150);
+    }
+  }, true);
+})();
+</script>"""
+
+
+def page_scripts() -> None:
+    """Install, once per browser tab, the small behaviours every page needs (see the script)."""
+    st.html(_PAGE_SCRIPT, unsafe_allow_javascript=True)
