@@ -3,6 +3,7 @@
 import streamlit as st
 
 from gmm_core.dashboard.fit_views import (
+    covariance_tables,
     half_step_animation,
     parameter_table,
     stopping_table,
@@ -72,9 +73,10 @@ def draw(result) -> None:
     right.caption(describe_settings(result.settings))
     m = right.columns(4)
     m[0].metric("iterations", model.n_iter_)
-    m[1].metric("converged", "yes" if model.converged_ else "no")
+    m[1].metric("converged", result.convergence)
     m[2].metric("mean log-lik.", f"{model.history_[-1].log_likelihood:.4f}")
-    m[3].metric("ms / iteration", f"{1e3 * result.seconds_per_iteration:.1f}")
+    per_iteration = result.seconds_per_later_iteration or result.seconds_per_iteration
+    m[3].metric("ms / iteration", f"{1e3 * per_iteration:.1f}", help=result.timing)
     if result.advice:
         right.warning(result.advice, icon="⚠️")
     for message in (*result.view.notes, *result.messages):
@@ -86,9 +88,12 @@ def draw(result) -> None:
     with st.expander("The M-step, in numbers", key="x_mstep"):
         m_step_panel(result)
     st.subheader("Fitted parameters")
-    st.dataframe(
-        parameter_table(model, result.view.feature_names), width="stretch", hide_index=True
-    )
+    names = result.view.feature_names
+    st.dataframe(parameter_table(model, names), width="stretch", hide_index=True)
+    with st.expander("Covariance matrices", key="x_cov"):
+        for title, matrix in covariance_tables(model, names):
+            st.caption(title)
+            st.dataframe(matrix, width="content")
     downloads(result, fit_data.table)
 
 

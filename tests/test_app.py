@@ -224,8 +224,10 @@ def test_half_steps_uncertainty_and_m_step_numbers(app):
     app.button_group(key="fit_show").set_value("half").run()
     no_errors(app)
     fig = charts(app)[0]
-    phases = [f["layout"]["title"]["text"].rsplit("· ", 1)[-1] for f in fig["frames"]]
-    assert "E-step" in phases[1] and "M-step" in phases[2]
+    steps = [s["label"] for s in fig["layout"]["sliders"][0]["steps"]]
+    # The textbook order: E then M within each iteration.
+    assert steps[0].startswith("1 · E-step") and steps[1].startswith("1 · M-step")
+    assert steps[2].startswith("2 · E-step")
     app.button_group(key="fit_show").set_value("unsure").run()
     no_errors(app)
     unsure = app.dataframe[0].value
