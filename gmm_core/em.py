@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .params import MixtureParams, log_det_cholesky
+from .params import MixtureParams, check_resolved, log_det_cholesky
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -134,8 +134,9 @@ def estimate_weighted_log_prob(X: np.ndarray, params: MixtureParams) -> np.ndarr
 def _log_normalise(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise log-sum-exp and log responsibilities, stable for large negative values."""
     top = weighted.max(axis=1, keepdims=True)
-    # A row whose every component is -inf cannot happen with positive weights; guard anyway so
-    # that it yields -inf log-likelihood rather than NaN responsibilities.
+    # A row whose every component is -inf (only if its squared distance overflows for every
+    # component) gets log p = -inf instead of NaN from -inf - -inf in the maximum; its log
+    # responsibilities are still NaN, as there is no way to share such a row.
     top[~np.isfinite(top)] = 0.0
     log_norm = np.log(np.exp(weighted - top).sum(axis=1)) + top[:, 0]
     return log_norm, weighted - log_norm[:, None]
@@ -306,6 +307,7 @@ def m_step(
     *,
     normalise_weights: bool = True,
     iteration: int | None = None,
+    require_resolved: bool = True,
 ) -> MixtureParams:
     """M-step: maximum-likelihood parameters from sufficient statistics.
 
@@ -319,6 +321,10 @@ def m_step(
         ``weights = N_k / sum(N_k)`` (an M-step) or ``N_k / n`` (scikit-learn's initialisation).
     iteration : int, optional
         For the error message if a covariance is degenerate.
+    require_resolved : bool, default True
+        Also raise when a covariance is positive definite only by rounding error
+        (:func:`gmm_core.params.check_resolved`): a component collapsed onto a repeated
+        value or a line, whose likelihood is then noise. Starting points pass False.
 
     Returns
     -------
@@ -327,7 +333,8 @@ def m_step(
     Raises
     ------
     DegenerateCovarianceError
-        If a resulting covariance is not positive definite.
+        If a resulting covariance is not positive definite, or (``require_resolved``) not
+        resolved in floating point.
     """
     s0, t1, t2, c = stats.resp_sum, stats.first, stats.second, stats.centers
     dtype = t1.dtype
@@ -353,9 +360,12 @@ def m_step(
         diag = (t2 - 2.0 * t1 * delta + s0[:, None] * delta**2) / nk[:, None] + reg_covar
         covariances = diag if covariance_type == "diag" else diag.mean(axis=1)
     weights = nk / nk.sum() if normalise_weights else nk / stats.n_samples
-    return MixtureParams.from_covariances(
+    params = MixtureParams.from_covariances(
         weights, means, covariances, covariance_type, iteration=iteration
     )
+    if require_resolved:
+        check_resolved(params, reg_covar=reg_covar, iteration=iteration, resp_sum=nk)
+    return params
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,8 +1,14 @@
-"""Starting points for EM, chosen exactly as scikit-learn's ``GaussianMixture`` chooses them.
+"""Starting points for EM: scikit-learn's four, reproduced exactly, and a wide one of our own.
 
-Same ``init_params`` and the same ``RandomState`` give the same starting parameters, because
+For scikit-learn's ``init_params`` ('kmeans', 'k-means++', 'random', 'random_from_data'),
+the same ``RandomState`` gives the same starting parameters as ``GaussianMixture``, because
 the random draws are made in the same order with the same public scikit-learn and NumPy
 calls. That is what makes a side-by-side comparison with scikit-learn meaningful.
+
+'wide' (:func:`wide_params`) is not scikit-learn's: means at k-means++ seeds, every
+covariance the whole data's covariance, equal weights. Its first snapshot is a proper
+mixture (weights summing to one, a log-likelihood of the data's own order), drawn as wide
+overlapping ellipses that separate as EM runs.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from .em import m_step, statistics_from_responsibilities
 from .params import MixtureParams, check_covariance_type, covariance_shape
 
-INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
+#: The starts of ``init_params``: scikit-learn's four, then 'wide' (:func:`wide_params`).
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "wide")
+
+#: The starts that scikit-learn's ``GaussianMixture`` offers too, with the same draws.
+SKLEARN_INIT_METHODS: tuple[str, ...] = INIT_METHODS[:4]
 
 
 def initial_responsibilities(
@@ -48,11 +58,84 @@ def initial_responsibilities(
     elif init_params == "k-means++":
         _, indices = kmeans_plusplus(X, n_components, random_state=random_state)
         resp[indices, np.arange(n_components)] = 1
+    elif init_params == "wide":
+        raise ValueError(
+            "init_params='wide' starts from parameters, not responsibilities: use "
+            "wide_params (or initial_params)."
+        )
     else:
         raise ValueError(
             f"init_params must be one of {', '.join(INIT_METHODS)}; got {init_params!r}."
         )
     return resp
+
+
+def wide_params(
+    X: np.ndarray,
+    n_components: int,
+    covariance_type: str,
+    reg_covar: float,
+    random_state: np.random.RandomState,
+) -> MixtureParams:
+    """The 'wide' start: k-means++ seeds as means, the data's covariance for every component.
+
+    * means: ``sklearn.cluster.kmeans_plusplus(X, K, random_state=random_state)`` (spread-out
+      rows of the data, the seeds of the 'k-means++' start);
+    * covariances: the covariance of all rows (maximum likelihood, divided by n) in the
+      covariance type's form, plus ``reg_covar`` on the diagonal: the matrix for every
+      component ('full'), once ('tied'), its diagonal ('diag'), the mean of its diagonal
+      ('spherical');
+    * weights: ``1 / K`` each.
+
+    Every component starts as the one-Gaussian fit of the data moved to its seed, so the
+    first E-step shares each row among the seeds by distance, softly; a tied model starts
+    with the covariance it would have with one component, which is where EM can separate the
+    clusters instead of collapsing them (as the single-point starts do, see
+    :class:`gmm_core.model.GaussianMixtureEM`).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_components : int
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float
+    random_state : numpy.random.RandomState
+        Consumed in place by the seeding, so successive restarts differ.
+
+    Returns
+    -------
+    MixtureParams
+        In the dtype of ``X``.
+
+    Raises
+    ------
+    DegenerateCovarianceError
+        If the data's covariance plus ``reg_covar`` is not positive definite (a constant or
+        collinear column with ``reg_covar = 0``).
+    """
+    check_covariance_type(covariance_type)
+    means, _ = kmeans_plusplus(X, n_components, random_state=random_state)
+    centred = X - X.mean(axis=0)
+    n, d = X.shape
+    if covariance_type in ("full", "tied"):
+        cov = centred.T @ centred / n
+        cov.flat[:: d + 1] += reg_covar
+        if covariance_type == "full":
+            cov = np.broadcast_to(cov, (n_components, d, d)).copy()
+    else:
+        variances = np.einsum("ij,ij->j", centred, centred) / n + reg_covar
+        if covariance_type == "diag":
+            cov = np.broadcast_to(variances, (n_components, d)).copy()
+        else:
+            cov = np.full(n_components, variances.mean(), dtype=X.dtype)
+    weights = np.full(n_components, 1.0 / n_components, dtype=X.dtype)
+    return MixtureParams.from_covariances(
+        weights,
+        means.astype(X.dtype, copy=False),
+        cov.astype(X.dtype, copy=False),
+        covariance_type,
+        iteration=0,
+    )
 
 
 def params_from_responsibilities(
@@ -77,7 +160,16 @@ def params_from_responsibilities(
     full = covariance_type in ("full", "tied")
     stats = statistics_from_responsibilities(X, resp, centers, full_second=full)
     if covariance_type != "tied":
-        return m_step(stats, covariance_type, reg_covar, normalise_weights=False, iteration=0)
+        # Exempt from the resolution check: a single-point start has a covariance of exactly
+        # reg_covar (rounding with reg_covar = 0) by construction, and EM leaves it at once.
+        return m_step(
+            stats,
+            covariance_type,
+            reg_covar,
+            normalise_weights=False,
+            iteration=0,
+            require_resolved=False,
+        )
     # scikit-learn's tied estimate uses the second moment of *all* rows, X^T X, which equals
     # the responsibility-weighted one only when every row's responsibilities sum to one. The
     # single-point starts ('k-means++', 'random_from_data') break that, and scikit-learn then
@@ -111,7 +203,7 @@ def initial_params(
     X : ndarray of shape (n_samples, n_features)
     n_components : int
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'wide'}
     reg_covar : float
     random_state : numpy.random.RandomState
     weights_init : ndarray of shape (n_components,), optional
@@ -126,7 +218,9 @@ def initial_params(
     check_covariance_type(covariance_type)
     given = (weights_init, means_init, precisions_init)
     estimated = None
-    if any(p is None for p in given):
+    if any(p is None for p in given) and init_params == "wide":
+        estimated = wide_params(X, n_components, covariance_type, reg_covar, random_state)
+    elif any(p is None for p in given):
         resp = initial_responsibilities(X, n_components, init_params, random_state)
         estimated = params_from_responsibilities(X, resp, covariance_type, reg_covar)
     weights = estimated.weights if weights_init is None else np.asarray(weights_init, X.dtype)

@@ -66,7 +66,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Maximum number of EM iterations per restart.
     n_init : int, default 1
         Number of restarts; the one with the best final lower bound is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default 'kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'wide'}, default 'kmeans'
+        How the starting point (``history_[0]``) is made; see Notes. The first four are
+        scikit-learn's, with its random draws; 'wide' is this package's.
     weights_init : array-like of shape (n_components,), optional
     means_init : array-like of shape (n_components, n_features), optional
     precisions_init : array-like, optional
@@ -98,6 +100,36 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         M-step; ``len(history_) == n_iter_ + 1``. ``history_.runs`` holds every restart.
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when fitted on a DataFrame with string columns
+
+    Notes
+    -----
+    The starts, and what the first snapshot ``history_[0]`` looks like with each:
+
+    * ``'kmeans'`` (scikit-learn's default): responsibilities from one k-means run (hard
+      labels), then an M-step: means at the k-means centres, each component's covariance
+      that of its cluster, weights the cluster shares. Usually already close to the answer.
+    * ``'k-means++'``: the k-means++ seeds alone, each a single row with responsibility one.
+    * ``'random_from_data'``: K random rows, likewise one row per component.
+    * ``'random'``: random responsibilities for every row, so every mean starts near the
+      data's centre, every covariance near the data's covariance.
+    * ``'wide'`` (:func:`gmm_core.init.wide_params`): means at the k-means++ seeds, every
+      covariance the whole data's covariance in the covariance type's form (plus
+      ``reg_covar``), weights ``1 / K``. The start is a proper mixture of K wide,
+      overlapping Gaussians that separate as EM runs, with a log-likelihood of the same
+      order as the fit's: the start to show EM's journey (the dashboard's default).
+
+    The two single-point starts ('k-means++', 'random_from_data') are right for reproducing
+    scikit-learn but look odd at iteration 0: scikit-learn estimates the start from the
+    one-row responsibilities, so every covariance is ``reg_covar`` (1e-6 by default:
+    invisible ellipses), every weight is ``1 / n`` (summing to ``K / n``, not one) and the
+    "log-likelihood" of that start is hugely negative (-3e5 per row on the blobs sample). EM
+    recovers at the first iteration. With ``covariance_type='tied'`` they can do worse:
+    scikit-learn's tied start sums the second moment of *all* rows but divides by the K
+    responsibilities of the seeds, a covariance about n / K times the data's (150 times on
+    600 rows and K = 4), under which every row is shared almost equally and EM can merge all
+    components into one Gaussian (all means together, the log-likelihood of a single
+    Gaussian fitted to the data). :func:`gmm_core.selection.degeneracy_events` reports
+    such a collapse; 'wide' and 'kmeans' avoid it.
     """
 
     def __init__(

@@ -51,20 +51,37 @@ def covariance_shape(covariance_type: str, n_components: int, n_features: int) -
     }[check_covariance_type(covariance_type)]
 
 
-def _degenerate_message(component: int | None, iteration: int | None, dtype: np.dtype) -> str:
+#: A variance, or a pivot of a covariance's Cholesky factor, within this many units of
+#: rounding of the numbers it is computed from has almost no correct digits (see
+#: :func:`check_resolved`).
+RESOLUTION_ULPS = 16.0
+
+
+def _degenerate_message(
+    component: int | None,
+    iteration: int | None,
+    dtype: np.dtype,
+    problem: str = "is not positive definite",
+    remedy: str = "",
+) -> str:
     who = "a component" if component is None else f"component {component}"
+    if component == -1:
+        who = "the shared ('tied') covariance"
     if iteration is None:
         when = ""
     elif iteration == 0:
         when = " at the starting point"
     else:
         when = f" after EM iteration {iteration}"
+    subject = who if component == -1 else f"the covariance of {who}"
     message = (
-        f"The fit failed{when}: the covariance of {who} is not positive definite. "
+        f"The fit failed{when}: {subject} {problem}. "
         "This happens when a component collapses onto a single point or a line "
         "(duplicated rows, collinear or constant columns, or more components than "
         "distinct points). Try fewer components, a larger reg_covar, or scaling the data."
     )
+    if remedy:
+        message += " " + remedy
     if dtype == np.float32:
         message += " Fitting in float64 instead of float32 also helps."
     return message
@@ -279,3 +296,131 @@ class MixtureParams:
             "spherical": k,
         }[self.covariance_type]
         return int(cov_params + k * d + k - 1)
+
+
+def check_resolved(
+    params: MixtureParams,
+    *,
+    reg_covar: float,
+    iteration: int | None,
+    resp_sum: np.ndarray | None = None,
+) -> None:
+    """Raise if a covariance estimate is below what floating point can resolve.
+
+    EM's likelihood has no maximum when a component shrinks onto one repeated value (or a
+    line): its variance goes to zero and the likelihood to infinity. In floating point the
+    variance then stops at the rounding error of the component's mean, and the "likelihood"
+    becomes rounding noise: from one iteration to the next the mean moves by a unit in the
+    last place and the log-likelihood jumps up and down (by 0.458 at every iteration on one
+    data set), so EM's ascent property is lost. Two tests find such estimates:
+
+    * a **variance** (a diagonal entry of a full or tied covariance, a diag entry, a
+      spherical variance against the mean of its columns' floors) within rounding of the
+      mean it is taken around: at most ``(e_k |mean_kj|)^2`` with the mean's relative error
+      ``e_k = eps (RESOLUTION_ULPS + 10 / N_k)``. The ``10 / N_k`` is the M-step's own bias:
+      it divides by ``N_k + 10 eps`` (scikit-learn's guard against empty components), which
+      moves a mean by ``10 eps / N_k`` of itself, 20 units in the last place for a component
+      holding half a point. A tied covariance pools the floors with weights ``N_k / n``;
+    * a **pivot** of the covariance's Cholesky factor (the variance of a column given the
+      previous ones) of at most ``RESOLUTION_ULPS * eps`` times that column's variance: the
+      covariance is singular to working precision (a column that is a linear combination of
+      others within the component, or a component on a line), so its log-determinant, the
+      sum of the pivots' logs, has no correct digits.
+
+    A ``reg_covar`` that is large against both floors (1e-6 on data of order one) keeps
+    every estimate clear of them; with ``reg_covar = 0``, or data whose magnitude dwarfs
+    ``reg_covar``, a collapse ends here with a clear error instead of a fit that wanders.
+
+    Parameters
+    ----------
+    params : MixtureParams
+        An M-step's estimate (starting points are exempt: scikit-learn's single-point
+        starts have covariances of ``reg_covar`` by construction, 0 with ``reg_covar = 0``).
+    reg_covar : float
+        The fit's ``reg_covar``, only to say what to change.
+    iteration : int or None
+        For the message.
+    resp_sum : ndarray of shape (n_components,), optional
+        The ``N_k`` the M-step divided by; without them (and for components holding a point
+        or more) the floor is ``RESOLUTION_ULPS`` units in the last place of the mean.
+
+    Raises
+    ------
+    DegenerateCovarianceError
+        Naming the component, the column and the numbers.
+    """
+    means = params.means.astype(np.float64)
+    ct = params.covariance_type
+    eps = float(np.finfo(params.means.dtype).eps)
+    k_count = means.shape[0]
+    nk = np.full(k_count, np.inf) if resp_sum is None else np.asarray(resp_sum, np.float64)
+    with np.errstate(divide="ignore"):
+        relative = eps * (RESOLUTION_ULPS + 10.0 / nk)
+    floor = (relative[:, None] * means) ** 2  # (K, d): rounding floor of each variance
+    if ct == "tied":
+        share = (
+            nk / nk.sum()
+            if np.isfinite(nk).all() and nk.sum() > 0
+            else np.full(k_count, 1.0 / k_count)
+        )
+        floor = (share[:, None] * floor).sum(axis=0, keepdims=True)
+    cov = params.covariances.astype(np.float64)
+    if ct in ("full", "tied"):
+        stack = cov if ct == "full" else cov[np.newaxis]
+        variances = np.diagonal(stack, axis1=1, axis2=2)
+        chol = params.precisions_cholesky if ct == "full" else params.precisions_cholesky[None]
+        # precision = U U^T with U = inv(L)^T, so the pivots L_jj^2 are 1 / U_jj^2.
+        pivots = 1.0 / np.diagonal(chol, axis1=1, axis2=2).astype(np.float64) ** 2
+    elif ct == "diag":
+        variances, pivots = cov, None
+    else:
+        variances, pivots = cov[:, np.newaxis], None
+        floor = floor.mean(axis=1, keepdims=True)
+    if reg_covar > 0:
+        remedy = (
+            f"Here reg_covar = {reg_covar:g} is too small against this data's magnitude to "
+            "hold it: standardise the data, or raise reg_covar."
+        )
+    else:
+        remedy = (
+            "With reg_covar = 0 nothing keeps a collapsing component's covariance positive: "
+            "set reg_covar > 0 (the default 1e-6 suits standardised data)."
+        )
+
+    def who(k: int) -> int:
+        return -1 if ct == "tied" else k
+
+    unresolved = np.argwhere(variances <= floor)
+    if unresolved.size:
+        k, j = (int(i) for i in unresolved[0])
+        column = f" in column {j}" if ct != "spherical" else ""
+        where = np.abs(means[:, j]).max() if ct == "tied" else np.abs(means[k]).max()
+        raise DegenerateCovarianceError(
+            _degenerate_message(
+                who(k),
+                iteration,
+                params.means.dtype,
+                f"has collapsed onto a single repeated value: its standard deviation"
+                f"{column} is {np.sqrt(variances[k, j]):.3g}, within rounding of its mean "
+                f"(of size {where:.3g}), where the likelihood grows without bound and what "
+                "is computed is rounding noise",
+                remedy,
+            )
+        )
+    if pivots is None:
+        return
+    singular = np.argwhere(pivots <= RESOLUTION_ULPS * eps * variances)
+    if singular.size:
+        k, j = (int(i) for i in singular[0])
+        raise DegenerateCovarianceError(
+            _degenerate_message(
+                who(k),
+                iteration,
+                params.means.dtype,
+                f"is singular to working precision: given the columns before it, column {j} "
+                f"varies by {pivots[k, j]:.3g} against its own variance {variances[k, j]:.3g} "
+                "(a linear combination of other columns, or a component on a line), so its "
+                "log-determinant has no correct digits",
+                remedy,
+            )
+        )
