@@ -13,13 +13,15 @@ from conftest import relative_difference
 from sklearn.exceptions import ConvergenceWarning
 from test_em_vs_sklearn import sklearn_iterates, starting_point
 
-from gmm_core import COVARIANCE_TYPES, GaussianMixtureEM
+# numba is a declared dependency: a missing one is a failure here, never a skip.
+from gmm_core import (
+    COVARIANCE_TYPES,
+    GaussianMixtureEM,
+    _fast,
+)
 from gmm_core import em as em_module
 from gmm_core.em import accumulate_statistics, em_iterations, m_step, resolve_engine
 from gmm_core.params import MixtureParams, covariance_shape
-
-pytest.importorskip("numba")
-_fast = pytest.importorskip("gmm_core._fast")
 
 RTOL = 1e-8
 
