@@ -42,9 +42,9 @@ class FitSettings:
     max_iter: int = 100
     tol: float = 1e-3
     covariance_type: str = "full"
-    # k-means++ seeds: single spread-out points, so the animation shows EM's whole journey
-    # while avoiding most of the poor optima that purely random starts fall into.
-    init_params: str = "k-means++"
+    # 'wide' (gmm_core.init.wide_params): k-means++ seeds as means, the data's covariance and
+    # equal weights, so frame 0 shows wide overlapping ellipses that separate as EM runs.
+    init_params: str = "wide"
     random_state: int = 42
     reg_covar: float = 1e-6
     n_init: int = 1
