@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -16,6 +17,7 @@ from gmm_core.dashboard.figures import (
     ClusterView,
     clusters_figure,
     component_color,
+    criteria_figure,
     drift_figure,
     ellipse_path,
     em_animation_figure,
@@ -420,10 +422,12 @@ def test_phone_friendly_layout(rng):
     assert lay.margin.t >= menu.pad.b + 30 + lay.title.pad.t
     # Long step labels are not drawn as ticks: only the readout shows them.
     assert slider.font.color == "rgba(0,0,0,0)" and slider.currentvalue.font.size >= 12
-    # Legend horizontal, at the bottom, with room for 3 rows of 2 on a phone.
+    # Legend horizontal, at the bottom: the x-axis title and one row fit in the margin, and
+    # plotly.js pushes it for the rows a phone wraps onto (the margin may auto-expand).
     assert lay.legend.orientation == "h" and lay.legend.yref == "container"
     assert lay.legend.y == 0 and lay.legend.yanchor == "bottom"
-    assert lay.margin.b >= 40 + 3 * 20
+    assert lay.margin.b >= 40 + 20 and lay.margin.autoexpand is not False
+    assert all(tr.legendgroup for tr in fig.data if tr.showlegend)  # entries flow, see figures
 
 
 def test_fixed_ranges_cover_points_and_every_ellipse(rng):
@@ -596,10 +600,9 @@ def test_drift_figure_log_axis_and_clipping():
     fig = drift_figure(it, series)
     figure_json(fig)
     assert fig.layout.yaxis.type == "log"
-    means = decode(fig.data[0].y)
-    assert np.all(np.isfinite(means)) and np.all(means > 0)
-    np.testing.assert_allclose(means[:2], [1e-3, 1e-9])
-    np.testing.assert_allclose(means[2:], 1e-17)
+    means = list(fig.data[0].y)
+    np.testing.assert_allclose(means[:4], [1e-3, 1e-9, 1e-17, 1e-17])
+    assert means[4:] == [None, None]  # nothing to compare: a gap, not a fake zero
     np.testing.assert_allclose(decode(fig.data[1].y), series["weights"])
 
     eps = fig.data[-1]
@@ -608,6 +611,117 @@ def test_drift_figure_log_axis_and_clipping():
     np.testing.assert_allclose(MACHINE_EPSILON, 2.220446049250313e-16)
     assert list(eps.x) == [0, 5]
     assert fig.layout.height == 360
+
+
+def test_drift_figure_labels_exact_zeros():
+    """Zeros sat at an unlabelled 1e-17 that read as a tiny difference (issue 12)."""
+    it = np.arange(5)
+    fig = drift_figure(it, {"means": np.array([2e-16, 0.0, 0.0, 4e-16, 0.0])})
+    y = fig.layout.yaxis
+    assert y.tickvals[0] == pytest.approx(1e-17) and y.ticktext[0] == "exactly 0"
+    # The floor is inside the range (log10 units) and every other tick is a power of ten.
+    assert y.range[0] < -17 < -15 < y.range[1] and y.autorange is False
+    assert all(t.startswith("10<sup>") for t in y.ticktext[1:])
+    np.testing.assert_allclose(np.log10(y.tickvals[1:]), np.round(np.log10(y.tickvals[1:])))
+    assert list(fig.data[0].text) == [
+        "2.000e-16",
+        "exactly 0",
+        "exactly 0",
+        "4.000e-16",
+        "exactly 0",
+    ]
+    assert fig.data[0].hovertemplate == "%{text}"
+    # Without zeros there is no "exactly 0" tick, and a wide span is labelled sparsely.
+    wide = drift_figure(it, {"means": np.logspace(-16, 2, 5)})
+    assert "exactly 0" not in wide.layout.yaxis.ticktext
+    assert len(wide.layout.yaxis.tickvals) <= 9
+
+
+# ------------------------------------------------------------------------------ model selection
+
+TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def sweep_table(degenerate_cells=()) -> pd.DataFrame:
+    """A SweepResult.table-like long table: K = 1 far above, a band around K = 4."""
+    rows = []
+    for offset, kind in zip([0, 30, 60, 120], TYPES, strict=True):
+        for k in range(1, 9):
+            bic = 3000.0 + offset if k == 1 else 1450.0 + offset + 12 * (k - 4) ** 2
+            bad = (kind, k) in degenerate_cells
+            rows.append(
+                {
+                    "covariance_type": kind,
+                    "n_components": k,
+                    "bic": 900.0 if bad else bic,  # a repeated value: a likelihood too good
+                    "degenerate": bad,
+                    "degeneracy": f"component {k - 1}: variance at reg_covar" if bad else "",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def wide_of(table: pd.DataFrame, column: str = "bic") -> pd.DataFrame:
+    wide = table.pivot(index="n_components", columns="covariance_type", values=column)
+    return wide[TYPES]
+
+
+def test_criteria_axis_keeps_to_the_competitive_band():
+    """K = 1 at 3000 flattened the band 1450-1650 where the choice is made (issue 12)."""
+    wide = wide_of(sweep_table())
+    fig = criteria_figure(wide, "BIC", ("full", 4))
+    low, high = fig.layout.yaxis.range
+    band = wide.loc[2:].to_numpy()
+    assert low < band.min() and band.max() < high < 2000
+    (off,) = [tr for tr in fig.data if tr.name == "off the chart"]
+    assert list(off.x) == [1] * 4 and set(off.marker.symbol) == {"triangle-up"}
+    np.testing.assert_allclose(decode(off.customdata)[:, 0], wide.loc[1].to_numpy())
+    assert all(low < y < high for y in off.y)  # drawn on the edge, inside the view
+    assert "4 fits off the chart (K = 1)" in fig.layout.title.subtitle.text
+    assert [tr.name for tr in fig.data[:4]] == TYPES
+    assert fig.data[-1].name == "best: full, K = 4"
+
+    # Nothing far away: plotly's own autoscale, no off-chart marks.
+    close = criteria_figure(wide.loc[2:], "BIC", ("full", 4))
+    assert close.layout.yaxis.range is None
+    assert not [tr for tr in close.data if tr.name == "off the chart"]
+
+
+def test_criteria_grey_degenerate_cells_and_rank_only_the_others():
+    table = sweep_table(degenerate_cells={("full", 7), ("full", 8)})
+    # The long table as SweepResult.table gives it, with the degeneracy columns.
+    fig = criteria_figure(table, "BIC", ("full", 8))  # a degenerate "best" is passed in
+    full = fig.data[0]
+    assert full.name == "full" and list(full.y)[-2:] == [None, None]  # off the line
+    (grey,) = [tr for tr in fig.data if tr.name == "degenerate"]
+    assert list(grey.x) == [7, 8] and list(grey.y) == [900.0, 900.0]
+    assert grey.marker.symbol == "circle-open" and grey.marker.color == "#9E9E9E"
+    assert list(grey.text) == [
+        "component 6: variance at reg_covar",
+        "component 7: variance at reg_covar",
+    ]
+    assert "%{text}" in grey.hovertemplate
+    assert fig.data[-1].name == "best: full, K = 4"  # the best honest fit
+    # The degenerate 900s do not stretch the axis either: marked on its lower edge.
+    low, _ = fig.layout.yaxis.range
+    assert 900 < low < 1450
+    (off,) = [tr for tr in fig.data if tr.name == "off the chart"]
+    assert sorted(zip(off.x, off.marker.symbol, strict=True))[-2:] == [
+        (7, "triangle-down"),
+        (8, "triangle-down"),
+    ]
+
+    # The same from a wide table with the flags passed alongside.
+    wide = criteria_figure(
+        wide_of(table), "BIC", ("full", 8), degenerate=wide_of(table, "degenerate")
+    )
+    assert wide.data[-1].name == "best: full, K = 4"
+    assert [tr.name for tr in wide.data].count("degenerate") == 1
+    # And a long table without the columns works as before.
+    plain = criteria_figure(sweep_table().drop(columns=["degenerate", "degeneracy"]), "BIC")
+    assert not [tr for tr in plain.data if tr.name == "degenerate"]
+    with pytest.raises(ValueError, match="no column"):
+        criteria_figure(sweep_table(), "ICL")
 
 
 # ------------------------------------------------------------------------------ static
@@ -677,11 +791,63 @@ def test_figure_html_is_standalone(small):
 def test_log_likelihood_axis_zooms_past_a_far_lower_start():
     ll = np.array([-4e5, -2.9, -2.8, -2.75, -2.74])
     fig = log_likelihood_figure(np.arange(5), ll)
+    # The gain is counted from iteration 1; the start is noted, not drawn.
+    np.testing.assert_allclose(decode(fig.data[0].y)[1:], ll[1:] - ll[1])
+    assert "since iteration 1" in fig.layout.yaxis.title.text
     low, high = fig.layout.yaxis.range
-    assert low > -3.0 and high < -2.7
+    assert -0.05 < low <= 0 and 0.16 <= high < 0.2
     assert any("below the chart" in a.text for a in fig.layout.annotations)
-    # an ordinary climb keeps plotly's autoscaling
-    assert (
-        log_likelihood_figure(np.arange(5), -np.array([5.0, 4, 3, 2.5, 2.4])).layout.yaxis.range
-        is None
-    )
+
+
+def test_log_likelihood_shows_the_gain_over_the_start():
+    ll = -np.array([5.0, 4, 3, 2.5, 2.4])
+    fig = log_likelihood_figure(np.arange(5), ll)
+    (trace,) = fig.data
+    np.testing.assert_allclose(decode(trace.y), ll - ll[0])
+    np.testing.assert_allclose(decode(trace.customdata), ll)  # hover: the value itself
+    assert "customdata:.6f" in trace.hovertemplate
+    assert fig.layout.yaxis.title.text == "gain since iteration 0"
+    low, high = fig.layout.yaxis.range
+    assert low < 0 < 2.6 < high < 3.0  # from zero: the climb in proportion
+    assert "-5.0000 → -2.4000 (+2.6000)" in fig.layout.title.subtitle.text
+
+
+@pytest.mark.parametrize(
+    "ll",
+    [
+        -3.0 + 1e-9 * np.arange(12),  # a collapse into one Gaussian: "converged" at once
+        -5.0002944236615 + np.array([0, 3e-13, -2e-13, 4e-13, 1e-13, 0, 2e-13]),  # rounding
+    ],
+    ids=["collapse", "rounding-noise"],
+)
+def test_a_flat_log_likelihood_looks_flat(ll):
+    """Before, the axis zoomed to the data's range: 1e-9 filled the chart like a real climb."""
+    fig = log_likelihood_figure(np.arange(len(ll)), ll)
+    low, high = fig.layout.yaxis.range
+    gains = decode(fig.data[0].y).astype(float)
+    assert high - low >= 2e-3
+    assert np.ptp(gains) / (high - low) < 1e-5
+    # Ticks 0, 0.0005, 0.001...: at most 4 decimals, never "-5.0002944236615".
+    assert fig.layout.yaxis.tickformat == ",.4~f"
+    # Nothing changes at 4 decimals: "no further change" from the first iteration.
+    band = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(band) == 1 and band[0].x0 == 0 and band[0].x1 == len(ll) - 1
+    assert any("no further change" in a.text for a in fig.layout.annotations)
+
+
+def test_no_further_change_is_marked_where_rounding_stops_moving():
+    it = np.arange(30)
+    ll = -2.1862 - 0.3 * np.exp(-0.6 * it)  # changes fall below 5e-5 from iteration 15
+    fig = log_likelihood_figure(it, ll, markers={"stop: tol": 12})
+    settled = int(np.flatnonzero(np.abs(ll - ll[-1]) > 5e-5)[-1]) + 1
+    (band,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert (band.x0, band.x1) == (settled, 29) and band.yref == "paper"
+    assert band.layer == "below"
+    (note,) = [a for a in fig.layout.annotations if "no further change" in a.text]
+    assert f"from iteration {settled}" in note.text
+    # The stopping-rule marker is still drawn, and its label is the first annotation.
+    assert [s.x0 for s in fig.layout.shapes if s.type == "line"] == [12]
+    assert fig.layout.annotations[0].text == "stop: tol"
+    # A run still climbing at its end has no band.
+    climbing = log_likelihood_figure(it[:8], ll[:8])
+    assert not [s for s in climbing.layout.shapes if s.type == "rect"]

@@ -70,8 +70,8 @@ PALETTE: tuple[str, ...] = (
 
 MACHINE_EPSILON: float = float(np.finfo(np.float64).eps)
 
-# Anything <= 0 or non-finite is drawn at this floor on the drift figure's log axis; it sits
-# a decade below machine epsilon, so "identical to the last bit" is visibly below the line.
+# Exact zeros are drawn at this floor on the drift figure's log axis, whose tick there reads
+# "exactly 0"; a decade below machine epsilon, so "identical to the last bit" is below the line.
 _LOG_FLOOR = 1e-17
 
 # Points whose most likely component has responsibility 0 still show at this fraction of the
@@ -87,6 +87,12 @@ _OUTLINE_WIDTH = (2.5, 1.5)
 _HALO_WIDTH = (6.0, 4.5)
 _HALO_COLOR = "rgba(255,255,255,0.85)"
 
+# The app shows mean log-likelihoods with 4 decimals; changes below half a unit of the last
+# one are "no further change", and the log-likelihood chart never spans less than 20 units.
+_LL_DECIMALS = 4
+_LL_RESOLUTION = 10.0**-_LL_DECIMALS
+_LL_MIN_SPAN = 20 * _LL_RESOLUTION
+
 _TEMPLATE = "plotly_white"
 # Layout in pixels, chosen for a phone (a Streamlit chart about 360 px wide) and kept on a
 # desktop: the modebar's row at the top, the title below it (never under its buttons), the
@@ -97,7 +103,6 @@ _BUTTONS_BAND = 34
 _SLIDER_BAND = 62
 _AXIS_TITLE_BAND = 48
 _LEGEND_ROW = 21
-_PHONE_WIDTH = 340
 _MARGIN = {"l": 10, "r": 10, "t": _TITLE_BAND, "b": 10}
 # Buttons a phone's modebar has no room for, and that these figures do not need.
 _MODEBAR_REMOVE = [
@@ -369,31 +374,22 @@ def _base_layout(height: int | None, title: str = "", hovermode: str = "closest"
     return layout
 
 
-def _legend_rows(names: Sequence[str], width: float = _PHONE_WIDTH) -> int:
-    """Rows a horizontal legend of ``names`` takes on a phone (entries of ~50 px + 6.5 px/char)."""
-    rows, used = 0, width
-    for name in names:
-        entry = 50 + 6.5 * len(name)
-        if used + entry > width:
-            rows, used = rows + 1, 0.0
-        used += entry
-    return rows
+def _legend_margin(shows_legend: bool) -> int:
+    """Bottom margin for the x-axis title and one row of a horizontal legend below it.
 
-
-def _legend_margin(names: Sequence[str]) -> int:
-    """Bottom margin for the x-axis title and a horizontal legend of ``names`` below it."""
-    rows = _legend_rows(names)
-    return _AXIS_TITLE_BAND + (_LEGEND_ROW * rows + 8 if rows else 0)
+    plotly.js pushes the margin further when the legend wraps onto more rows (on a phone), so
+    a desktop does not pay for a phone's rows.
+    """
+    return _AXIS_TITLE_BAND + (_LEGEND_ROW + 8 if shows_legend else 0)
 
 
 def _legend_below(fig: go.Figure) -> go.Figure:
-    """Size the bottom margin for the legend entries ``fig`` shows (see _LEGEND_BELOW)."""
-    if fig.layout.showlegend is False:
-        return fig
-    names = [str(tr.name) for tr in fig.data if tr.showlegend is not False and tr.name]
-    if len(fig.data) < 2 and fig.layout.showlegend is not True:
-        names = []  # plotly shows no legend for a lone trace
-    fig.update_layout(margin={"b": _legend_margin(list(dict.fromkeys(names)))})
+    """Size the bottom margin for ``fig``'s legend, if it shows one (see _LEGEND_BELOW)."""
+    named = [tr for tr in fig.data if tr.showlegend is not False and tr.name]
+    shows = fig.layout.showlegend is not False and (
+        len(fig.data) > 1 or fig.layout.showlegend is True
+    )
+    fig.update_layout(margin={"b": _legend_margin(shows and bool(named))})
     return fig
 
 
@@ -628,7 +624,7 @@ def _animation_layout(
     """
     top = _TITLE_BAND + _BUTTONS_BAND + _SLIDER_BAND
     layout = _base_layout(height, title)
-    layout["margin"] = {**_MARGIN, "t": top, "b": _legend_margin(legend)}
+    layout["margin"] = {**_MARGIN, "t": top, "b": _legend_margin(bool(legend))}
     layout["legend"] = _LEGEND_BELOW
     slider.update(
         x=0,
@@ -952,6 +948,43 @@ def _iterations(iterations: np.ndarray) -> np.ndarray:
     return iterations
 
 
+def _outlying_start(ll: np.ndarray) -> bool:
+    """Whether the first value is far below all the others (single-point starts).
+
+    k-means++ and random_from_data starts give each component one point and a covariance of
+    ``reg_covar``, so the first log-likelihood can be orders of magnitude below the rest; on
+    an axis that includes it the whole climb is one flat line.
+    """
+    rest = ll[1:][np.isfinite(ll[1:])]
+    if rest.size < 2 or not np.isfinite(ll[0]):
+        return False
+    low, high = float(rest.min()), float(rest.max())
+    spread = max(high - low, _LL_MIN_SPAN)
+    return bool(ll[0] < low - 3 * spread)
+
+
+def _settled_from(ll: np.ndarray, first: int) -> int | None:
+    """First index from which every value rounds like the last one (no further change).
+
+    "Like the last one" is within half a unit of the last of the :data:`_LL_DECIMALS`
+    decimals the app shows. None when the run has no value, or the last one alone settles.
+    """
+    finite = np.flatnonzero(np.isfinite(ll))
+    finite = finite[finite >= first]
+    if finite.size < 2:
+        return None
+    off = np.abs(ll[finite] - ll[finite[-1]]) > 0.5 * _LL_RESOLUTION
+    moved = np.flatnonzero(off)
+    start = 0 if moved.size == 0 else int(moved[-1]) + 1
+    return int(finite[start]) if start < finite.size - 1 else None
+
+
+def _gain_ticks(span: float) -> str:
+    """d3 tick format with as many decimals as ticks ``span`` apart need, at most 4."""
+    decimals = int(np.clip(math.ceil(-math.log10(span)) + 1, 0, _LL_DECIMALS))
+    return f",.{decimals}~f"
+
+
 def log_likelihood_figure(
     iterations: np.ndarray,
     log_likelihood: np.ndarray,
@@ -959,14 +992,22 @@ def log_likelihood_figure(
     markers: Mapping[str, int] | None = None,
     height: int = 320,
 ) -> go.Figure:
-    """Log-likelihood per EM iteration, with optional labelled vertical markers.
+    """The mean log-likelihood's gain per EM iteration, on an axis that cannot exaggerate.
+
+    The y-axis shows the gain over the start, ``ll - ll[0]`` (over iteration 1 when the start
+    is far below everything else, which is then noted instead of drawn), so its ticks read
+    0, 0.05, 0.1 rather than -2.18621, -2.18619. It spans at least ``_LL_MIN_SPAN`` (0.002):
+    changes far below what the app's 4 decimals show (a collapse that moves by 1e-9, the
+    rounding noise of a converged fit) stay flat instead of being zoomed into a climb. Where
+    no value changes any more at 4 decimals, a grey band says "no further change". The hover
+    gives each log-likelihood itself.
 
     Parameters
     ----------
     iterations : ndarray of shape (T,)
         Iteration numbers.
     log_likelihood : ndarray of shape (T,)
-        Log-likelihood (or lower bound) per iteration; non-finite values are drawn as gaps.
+        Mean log-likelihood (or lower bound) per iteration; non-finite values are drawn as gaps.
     markers : mapping of str to int, optional
         ``label -> iteration``, e.g. where each stopping rule would have fired; each is a dashed
         vertical line with its label. Labels at the same iteration are stacked, not overlaid.
@@ -976,26 +1017,58 @@ def log_likelihood_figure(
     Returns
     -------
     plotly.graph_objects.Figure
+        One trace (y the gain, customdata the log-likelihood); shapes: the markers' lines, then
+        the "no further change" band if any; annotations: the markers' labels, then the band's,
+        then the note on an outlying start if any.
     """
     iterations = _iterations(iterations)
     ll = np.asarray(log_likelihood, dtype=float)
     if ll.shape != iterations.shape:
         raise ValueError(f"log_likelihood must have shape {iterations.shape}, got {ll.shape}")
+    finite = np.flatnonzero(np.isfinite(ll))
+    outlying = _outlying_start(ll)
+    shown = finite[finite >= 1] if outlying else finite
+    ref = int(shown[0]) if shown.size else 0
+    reference = float(ll[ref]) if shown.size else 0.0
+    ref_it = iterations[ref] if iterations.size else 0
+    gain = ll - reference
+
+    title = "Log-likelihood per iteration"
+    subtitle = ""
+    if shown.size:
+        last = float(ll[shown[-1]])
+        subtitle = f"mean per row {reference:.4f} → {last:.4f} ({last - reference:+.4f})"
     fig = go.Figure(
         go.Scatter(
             x=iterations,
-            y=_none_where_nonfinite(ll),
+            y=_none_where_nonfinite(gain),
+            customdata=_none_where_nonfinite(ll),
             mode="lines+markers",
             marker={"size": 5, "color": PALETTE[0]},
             line={"color": PALETTE[0]},
             name="log-likelihood",
-            hovertemplate="iteration %{x}<br>log-likelihood %{y:.6f}<extra></extra>",
+            hovertemplate="iteration %{x}<br>mean log-likelihood %{customdata:.6f}"
+            f"<br>gain since iteration {ref_it}: %{{y:+.6f}}<extra></extra>",
         ),
-        layout=_base_layout(height, "Log-likelihood per iteration"),
+        layout=_base_layout(height, title),
     )
+    if subtitle:
+        fig.update_layout(title_subtitle_text=subtitle, margin_t=_TITLE_BAND + 18)
     fig.update_xaxes(title_text="iteration")
-    fig.update_yaxes(title_text="log-likelihood")
     fig.update_layout(showlegend=False)
+
+    values = gain[shown] if shown.size else np.zeros(1)
+    low, high = min(0.0, float(values.min())), max(0.0, float(values.max()))
+    if high - low < _LL_MIN_SPAN:
+        high = low + _LL_MIN_SPAN
+    pad = 0.06 * (high - low)
+    fig.update_yaxes(
+        title_text=f"gain since iteration {ref_it}",
+        range=[low - pad, high + pad],
+        autorange=False,
+        tickformat=_gain_ticks(high - low),
+        zeroline=True,
+    )
 
     shapes, annotations = [], []
     ordered = sorted(
@@ -1037,42 +1110,56 @@ def log_likelihood_figure(
                 "bgcolor": "rgba(255,255,255,0.8)",
             }
         )
-    _zoom_past_outlying_start(fig, ll, iterations, annotations)
+    settled = _settled_from(ll, ref)
+    if settled is not None:
+        x0, x1 = float(iterations[settled]), float(iterations[shown[-1]])
+        shapes.append(
+            {
+                "type": "rect",
+                "x0": x0,
+                "x1": x1,
+                "xref": "x",
+                "y0": 0,
+                "y1": 1,
+                "yref": "paper",
+                "fillcolor": "rgba(127,127,127,0.14)",
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+        annotations.append(
+            {
+                "x": x1,
+                "xref": "x",
+                # Half-way up on the right: below a climb's plateau, above its start.
+                "y": 0.45,
+                "yref": "paper",
+                "text": f"no further change from iteration {x0:g}",
+                "hovertext": "every later mean log-likelihood rounds to the last one at "
+                f"{_LL_DECIMALS} decimals (within {0.5 * _LL_RESOLUTION:g})",
+                "showarrow": False,
+                "xanchor": "right",
+                "yanchor": "middle",
+                "font": {"color": "#555555", "size": 11},
+                "bgcolor": "rgba(255,255,255,0.7)",
+            }
+        )
+    if outlying:
+        annotations.append(
+            {
+                "x": float(iterations[0]),
+                "y": low - pad,
+                "xref": "x",
+                "yref": "y",
+                "text": f"start: {ll[0]:,.4f} (below the chart)",
+                "showarrow": True,
+                "ax": 40,
+                "ay": -30,
+                "font": {"size": 11},
+            }
+        )
     fig.update_layout(shapes=shapes, annotations=annotations)
     return _legend_below(fig)
-
-
-def _zoom_past_outlying_start(
-    fig: go.Figure, ll: np.ndarray, iterations: np.ndarray, annotations: list[dict]
-) -> None:
-    """Keep the climb readable when the starting point is far below the rest.
-
-    Single-point starts (k-means++, random_from_data) begin with covariances of only
-    ``reg_covar``, so the first log-likelihood can be orders of magnitude lower than all the
-    others; an autoscaled axis would then flatten the whole climb into one line.
-    """
-    rest = ll[1:][np.isfinite(ll[1:])]
-    if rest.size < 2 or not np.isfinite(ll[0]):
-        return
-    low, high = float(rest.min()), float(rest.max())
-    spread = max(high - low, 1e-12 * max(1.0, abs(high)))
-    if ll[0] >= low - 3 * spread:
-        return
-    pad = 0.1 * spread
-    fig.update_yaxes(range=[low - pad, high + pad])
-    annotations.append(
-        {
-            "x": float(iterations[0]),
-            "y": low - pad,
-            "xref": "x",
-            "yref": "y",
-            "text": f"start: {ll[0]:.4g} (below the chart)",
-            "showarrow": True,
-            "ax": 40,
-            "ay": -30,
-            "font": {"size": 11},
-        }
-    )
 
 
 def weights_figure(iterations: np.ndarray, weights: np.ndarray, *, height: int = 320) -> go.Figure:
@@ -1114,45 +1201,69 @@ def weights_figure(iterations: np.ndarray, weights: np.ndarray, *, height: int =
     return _legend_below(fig)
 
 
+def _power_of_ten(exponent: int) -> str:
+    return f"10<sup>{exponent}</sup>".replace("-", "−")
+
+
 def drift_figure(
     iterations: np.ndarray, series: Mapping[str, np.ndarray], *, height: int = 360
 ) -> go.Figure:
-    """Per-iteration differences (e.g. ours vs scikit-learn) on a log axis.
+    """Per-iteration differences (e.g. ours vs scikit-learn) on a log axis, exact zeros labelled.
+
+    A log axis has no 0, yet "identical to the last bit" is the most common and the most
+    important value here. Zeros are drawn on a floor of 1e-17, a decade below machine epsilon,
+    and the floor's tick reads "exactly 0" (their hover too), so the floor is never read as a
+    tiny non-zero difference.
 
     Parameters
     ----------
     iterations : ndarray of shape (T,)
         Iteration numbers.
     series : mapping of str to ndarray of shape (T,)
-        Name -> non-negative differences per iteration. Values <= 0 or non-finite are drawn at
-        a floor of 1e-17 (below machine epsilon) so that nothing breaks the log axis; an exact
-        match therefore shows as a flat line under the epsilon reference.
+        Name -> non-negative differences per iteration. Values <= 0 are drawn as exactly 0 on
+        the floor; NaN and inf (nothing to compare) as gaps.
     height : int, default 360
         Figure height in pixels.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        One trace per series in ``series`` order, then a dashed reference line at machine
-        epsilon (2.2e-16).
+        One trace per series in ``series`` order (``text`` holds each point's hover: the value,
+        or "exactly 0"), then a dashed reference line at machine epsilon (2.2e-16). The y-axis
+        has one tick per decade (fewer when they are many) and, when any value is 0, the
+        "exactly 0" tick at the floor.
     """
     iterations = _iterations(iterations)
     fig = go.Figure(layout=_base_layout(height, "Drift per iteration", "x unified"))
+    top, any_zero = MACHINE_EPSILON, False
     for i, (name, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
         if values.shape != iterations.shape:
             raise ValueError(f"series {name!r} must have shape {iterations.shape}")
-        clipped = np.where(np.isfinite(values) & (values > 0), values, _LOG_FLOOR)
-        clipped = np.maximum(clipped, _LOG_FLOOR)
+        finite = np.isfinite(values)
+        zero = finite & (values <= 0)
+        any_zero |= bool(zero.any())
+        drawn = np.where(zero, _LOG_FLOOR, values)
+        if (finite & ~zero).any():
+            top = max(top, float(values[finite & ~zero].max()))
+        text = np.array(
+            [
+                "exactly 0" if z else (f"{v:.3e}" if f else "n/a")
+                for v, z, f in zip(values, zero, finite, strict=True)
+            ],
+            dtype=object,
+        )
         fig.add_trace(
             go.Scatter(
                 x=iterations,
-                y=clipped,
+                y=_none_where_nonfinite(drawn),
+                text=text,
                 mode="lines+markers",
                 marker={"size": 4},
                 line={"color": component_color(i)},
                 name=name,
-                hovertemplate="%{y:.3e}",
+                legendgroup=name,
+                hovertemplate="%{text}",
             )
         )
     if iterations.size:
@@ -1169,11 +1280,30 @@ def drift_figure(
             mode="lines",
             line={"color": "#7F7F7F", "dash": "dash", "width": 1},
             name="machine epsilon (2.2e-16)",
+            legendgroup="machine epsilon",
             hoverinfo="skip",
         )
     )
+    floor_exp = round(math.log10(_LOG_FLOOR))
+    first = floor_exp + 1
+    last = max(math.ceil(math.log10(top)), first)
+    stride = max(1, math.ceil((last - first + 1) / 8))
+    exponents = list(range(last, first - 1, -stride))[::-1]
+    tickvals = [10.0**e for e in exponents]
+    ticktext = [_power_of_ten(e) for e in exponents]
+    if any_zero:
+        tickvals.insert(0, _LOG_FLOOR)
+        ticktext.insert(0, "exactly 0")
+    low = floor_exp - 0.4 if any_zero else exponents[0] - 0.4
     fig.update_xaxes(title_text="iteration")
-    fig.update_yaxes(type="log", title_text="difference", exponentformat="power")
+    fig.update_yaxes(
+        type="log",
+        title_text="difference",
+        tickvals=tickvals,
+        ticktext=ticktext,
+        range=[low, math.log10(top) + 0.4],
+        autorange=False,
+    )
     return _legend_below(fig)
 
 
@@ -1313,48 +1443,216 @@ def uncertainty_figure(
     return _legend_below(fig)
 
 
+_DEGENERATE_COLOR = "#9E9E9E"
+
+
+def _criterion_cells(
+    table: pd.DataFrame,
+    criterion: str,
+    degenerate: pd.DataFrame | None,
+    degeneracy: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """(values, degenerate flags or None, reasons or None), each K x covariance type."""
+    if {"covariance_type", "n_components"} <= set(table.columns):
+        column = criterion if criterion in table.columns else criterion.lower()
+        if column not in table.columns:
+            raise ValueError(f"the table has no column {criterion!r} (nor {criterion.lower()!r})")
+        order = list(dict.fromkeys(table["covariance_type"]))
+
+        def wide(name: str) -> pd.DataFrame:
+            pivot = table.pivot(index="n_components", columns="covariance_type", values=name)
+            return pivot.reindex(columns=order)
+
+        values = wide(column)
+        degenerate = wide("degenerate") if "degenerate" in table.columns else None
+        degeneracy = wide("degeneracy") if "degeneracy" in table.columns else None
+    else:
+        values = table
+    values = values.astype(float)
+    if degenerate is None and degeneracy is not None:
+        degenerate = degeneracy.fillna("").astype(str) != ""
+    if degenerate is not None:
+        degenerate = degenerate.reindex(index=values.index, columns=values.columns)
+        degenerate = degenerate.astype(object).where(degenerate.notna(), False).astype(bool)
+        if degeneracy is None:
+            degeneracy = pd.DataFrame("degenerate", index=values.index, columns=values.columns)
+        degeneracy = degeneracy.reindex(index=values.index, columns=values.columns)
+        degeneracy = degeneracy.astype(object).where(degeneracy.notna(), "").astype(str)
+        # A flagged cell without a reason still says what it is.
+        degeneracy = degeneracy.where((degeneracy != "") | ~degenerate, "degenerate")
+    return values, degenerate, degeneracy
+
+
+def _best_cell(values: pd.DataFrame, excluded: pd.DataFrame) -> tuple[str, int] | None:
+    """The lowest value not excluded; ties to the earlier column, then the smaller K."""
+    best, best_value = None, math.inf
+    for column in values.columns:
+        for k in sorted(values.index):
+            v = float(values.loc[k, column])
+            if math.isfinite(v) and not bool(excluded.loc[k, column]) and v < best_value:
+                best, best_value = (column, int(k)), v
+    return best
+
+
+def _interesting_band(values: np.ndarray, ks: np.ndarray) -> tuple[float, float] | None:
+    """[low, high] of the competitive values, or None to let plotly autoscale.
+
+    K = 1 (one Gaussian for everything) usually scores far worse than every other model, and
+    a degenerate fit far "better"; either stretches the axis until the differences that decide
+    the choice are flat. The band is the range of the values at K > min(K), its top cut at
+    five times the distance from the best to their median when a few values lie far above.
+    """
+    finite = np.isfinite(values)
+    base = values[finite & (ks > ks[finite].min())] if finite.any() else values[finite]
+    if base.size < 2:
+        base = values[finite]
+    if base.size < 2:
+        return None
+    low, high, median = float(base.min()), float(base.max()), float(np.median(base))
+    if median > low and high - low > 5 * (median - low):
+        high = low + 5 * (median - low)
+    return low, high
+
+
 def criteria_figure(
     wide: pd.DataFrame,
     criterion: str,
     best: tuple[str, int] | None = None,
     *,
+    degenerate: pd.DataFrame | None = None,
+    degeneracy: pd.DataFrame | None = None,
     height: int = 380,
 ) -> go.Figure:
     """An information criterion against K, one line per covariance type, the best marked.
 
+    The y-axis keeps to the competitive models: K = 1 and other values far above (or a
+    degenerate fit far below) are drawn as triangles on the chart's edge, their values in the
+    hover, and the subtitle says how many. Degenerate cells, when flagged, are hollow grey
+    circles off their type's line, their reason in the hover, and are never marked best.
+
     Parameters
     ----------
     wide : pandas.DataFrame
-        Index K, one column per covariance type (NaN where a fit failed).
+        Either index K and one column per covariance type (NaN where a fit failed), as
+        ``SweepResult.criterion_table`` gives it; or the sweep's long table
+        (``SweepResult.table``): columns ``covariance_type``, ``n_components``, the criterion
+        (``criterion`` or its lower case, e.g. ``bic``) and, if present, a boolean
+        ``degenerate`` and a text ``degeneracy`` (the reason) per cell.
     criterion : str
         Its name for the axis, e.g. "BIC".
     best : (covariance_type, K), optional
-        The model to mark with a star.
+        The model to mark with a star. When cells are flagged degenerate and ``best`` is one
+        of them, the best cell that is not degenerate is marked instead.
+    degenerate : pandas.DataFrame of bool, optional
+        With a wide table: True for the degenerate cells (same index and columns).
+    degeneracy : pandas.DataFrame of str, optional
+        With a wide table: the reason per cell ("" where none); implies ``degenerate``.
     height : int
 
     Returns
     -------
     plotly.graph_objects.Figure
+        Traces: one line per covariance type (gaps at degenerate cells), then one hollow
+        marker trace per type with degenerate cells, then the off-chart triangles if any, then
+        the star.
     """
-    fig = go.Figure(
-        layout=_base_layout(
-            height, f"{criterion} by number of components (lower is better)", "x unified"
-        )
-    )
-    for i, column in enumerate(wide.columns):
-        values = wide[column].to_numpy(dtype=float)
+    values, flags, reasons = _criterion_cells(wide, criterion, degenerate, degeneracy)
+    ks = values.index.to_numpy()
+    no_flags = pd.DataFrame(False, index=values.index, columns=values.columns)
+    excluded = flags if flags is not None else no_flags
+    fig = go.Figure(layout=_base_layout(height, f"{criterion} by number of components"))
+    for i, column in enumerate(values.columns):
+        v = values[column].to_numpy(dtype=float)
+        honest = np.where(excluded[column].to_numpy(), np.nan, v)
         fig.add_trace(
             go.Scatter(
-                x=wide.index.to_numpy(),
-                y=_none_where_nonfinite(values),
+                x=ks,
+                y=_none_where_nonfinite(honest),
                 name=str(column),
                 mode="lines+markers",
                 line={"color": component_color(i)},
-                hovertemplate=f"{column}: %{{y:.2f}}<extra></extra>",
+                legendgroup=str(column),
+                hovertemplate=f"{column}, K = %{{x}}: {criterion} %{{y:.2f}}<extra></extra>",
             )
         )
-    if best is not None and best[0] in wide.columns and best[1] in wide.index:
-        value = float(wide.loc[best[1], best[0]])
+    shown_degenerate = False
+    if flags is not None:
+        for column in values.columns:
+            cells = flags[column].to_numpy() & np.isfinite(values[column].to_numpy(dtype=float))
+            if not cells.any():
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=ks[cells],
+                    y=values[column].to_numpy(dtype=float)[cells],
+                    text=reasons[column].to_numpy()[cells],
+                    mode="markers",
+                    marker={
+                        "symbol": "circle-open",
+                        "size": 11,
+                        "color": _DEGENERATE_COLOR,
+                        "line": {"width": 2},
+                    },
+                    name="degenerate",
+                    legendgroup="degenerate",
+                    showlegend=not shown_degenerate,
+                    hovertemplate=f"{column}, K = %{{x}}: {criterion} %{{y:.2f}}"
+                    "<br>degenerate: %{text}<extra></extra>",
+                )
+            )
+            shown_degenerate = True
+
+    honest_values = np.where(excluded.to_numpy(), np.nan, values.to_numpy(dtype=float))
+    band = _interesting_band(honest_values.ravel(), np.repeat(ks, values.shape[1]))
+    subtitle = "lower is better"
+    if band is not None:
+        low, high = band
+        pad = 0.08 * (high - low) if high > low else max(1.0, 0.01 * abs(low))
+        all_values = values.to_numpy(dtype=float)
+        above = np.isfinite(all_values) & (all_values > high + pad)
+        below = np.isfinite(all_values) & (all_values < low - pad)
+        if above.any() or below.any():
+            rows, cols = np.nonzero(above | below)
+            columns = [str(values.columns[c]) for c in cols]
+            fig.add_trace(
+                go.Scatter(
+                    x=ks[rows],
+                    y=np.where(above[rows, cols], high + 0.6 * pad, low - 0.6 * pad),
+                    customdata=np.stack([all_values[rows, cols]], axis=1),
+                    text=columns,
+                    mode="markers",
+                    marker={
+                        "symbol": np.where(above[rows, cols], "triangle-up", "triangle-down"),
+                        "size": 10,
+                        "color": [
+                            _DEGENERATE_COLOR
+                            if bool(excluded.iloc[r, c])
+                            else component_color(int(c))
+                            for r, c in zip(rows, cols, strict=True)
+                        ],
+                    },
+                    name="off the chart",
+                    hovertemplate=f"%{{text}}, K = %{{x}}: {criterion} %{{customdata[0]:.2f}} "
+                    "(off the chart)<extra></extra>",
+                )
+            )
+            fig.update_yaxes(range=[low - pad, high + pad], autorange=False)
+            where = sorted({int(k) for k in ks[rows]})
+            ks_text = ", ".join(str(k) for k in where[:4]) + (", …" if len(where) > 4 else "")
+            subtitle += f"; {len(rows)} fits off the chart (K = {ks_text})"
+
+    if (
+        best is not None
+        and flags is not None
+        and (
+            best[0] not in values.columns
+            or best[1] not in values.index
+            or bool(flags.loc[best[1], best[0]])
+        )
+    ):
+        best = _best_cell(values, flags)
+    if best is not None and best[0] in values.columns and best[1] in values.index:
+        value = float(values.loc[best[1], best[0]])
         fig.add_trace(
             go.Scatter(
                 x=[best[1]],
@@ -1365,6 +1663,7 @@ def criteria_figure(
                 hoverinfo="skip",
             )
         )
+    fig.update_layout(title_subtitle_text=subtitle, margin_t=_TITLE_BAND + 18)
     fig.update_xaxes(title_text="K", dtick=1)
     fig.update_yaxes(title_text=criterion)
     return _legend_below(fig)
