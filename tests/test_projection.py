@@ -615,3 +615,15 @@ def test_neighbours_in_each_metric_match_brute_force(metric):
     full = pairwise_distances(Q, X, metric=metric)
     np.testing.assert_allclose(np.sort(full, axis=1)[:, :6], distances, atol=1e-12)
     np.testing.assert_allclose(np.take_along_axis(full, neighbours, axis=1), distances, atol=1e-12)
+
+
+def test_umap_on_well_separated_groups_raises_no_warning():
+    # Six groups far apart: the neighbour graph falls into pieces and umap-learn's spectral
+    # start places more than four pieces through scikit-learn, which warns (an error under
+    # pytest) unless silenced.
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(25, 3)) + 50.0 * g for g in range(6)])
+    p = project(X, "umap", n_neighbors=10)
+    labels = np.repeat(np.arange(6), 25)
+    neighbours = KNeighborsClassifier(n_neighbors=6).fit(p.embedding, labels)
+    assert neighbours.score(p.embedding, labels) == 1.0

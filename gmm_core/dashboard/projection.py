@@ -809,6 +809,7 @@ def _layout(
     -------
     ndarray of shape (n, 2), float64
     """
+    _ignore_spectral_connectivity_warning()
     a, b = umap_.umap_.find_ab_params(1.0, min_dist)
     embedding, _ = umap_.umap_.simplicial_set_embedding(
         data=X.astype(np.float32),
@@ -832,6 +833,24 @@ def _layout(
         tqdm_kwds=_epoch_hook(umap_, on_epoch),
     )
     return np.asarray(embedding, dtype=np.float64)
+
+
+def _ignore_spectral_connectivity_warning() -> None:
+    """Silence scikit-learn's "Graph is not fully connected" warning from UMAP's spectral start.
+
+    When the neighbour graph falls apart into pieces (well-separated clusters), umap-learn places
+    the pieces by a spectral embedding of their centres' affinities ``exp(-d^2)``, which are all
+    0 for centres a few units apart; scikit-learn then warns on every such run, in words no user
+    of the dashboard can act on. A narrow filter is added to the process-wide list, not a
+    ``warnings.catch_warnings()`` block: that saves and restores the whole list, which is not
+    safe while other threads run (before Python 3.14).
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message="Graph is not fully connected",
+        category=UserWarning,
+        module=r"sklearn\.manifold\._spectral_embedding",
+    )
 
 
 def _epoch_hook(umap_: ModuleType, on_epoch: Callable[[int, int], None] | None) -> dict:
