@@ -10,11 +10,18 @@ Conventions shared by every figure
 * Nothing non-finite reaches a figure: plotly serialises NaN as the bare token ``NaN``, which is
   not JSON, and a single one can stop a chart from rendering in the browser. Non-finite values
   become ``None`` (a gap) or are dropped, as each function documents.
+* Usable on a phone (a chart ~360 px wide) as on a desktop: a short title, left-aligned below
+  the modebar's row (whose rarely used buttons are removed) so neither covers the other; a
+  horizontal legend at the bottom, below the x-axis title, whose extra rows on a narrow
+  screen push the margin instead of squeezing the plot sideways.
+* Axes do not exaggerate: a log-likelihood chart never zooms rounding into a climb, exact
+  zeros on a log axis say so, and a model-selection chart keeps to the competitive models.
 
-The EM animation (:func:`em_animation_figure`) follows the lessons in DESIGN.md, "Plotly
-animation": SVG ``go.Scatter`` only (``Scattergl`` does not animate, plotly.py#4564), frames that
-update only what changes (never the point coordinates), ellipses with a fixed vertex count and
-fixed axis ranges so the view does not jump.
+The EM animation (:func:`em_animation_figure`) follows the project's Plotly animation rules:
+SVG ``go.Scatter`` only (``Scattergl`` does not animate, plotly.py#4564), frames that update only
+what changes (never the point coordinates), ellipses with a fixed vertex count and fixed axis
+ranges so the view does not jump. Its ellipses lie above the points on white halos, and frames
+never trigger a full redraw (see its docstring for why that keeps the readout in step).
 """
 
 import math
