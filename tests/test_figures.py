@@ -31,7 +31,8 @@ N_VERTICES = 60
 PLAY_ARGS = [
     None,
     {
-        "frame": {"duration": 300, "redraw": False},
+        # 300 ms less half a refresh: plotly.js waits for the first refresh after 292 ms.
+        "frame": {"duration": 292, "redraw": False},
         "fromcurrent": True,
         "transition": {"duration": 0},
     },
@@ -399,7 +400,7 @@ def test_slider_and_buttons(small):
     assert pause["args"] == PAUSE_ARGS
 
     fig2 = em_animation_figure(*small[:2], frame_duration_ms=120)
-    assert fig2.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"] == 120
+    assert fig2.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"] == 112
 
 
 def test_phone_friendly_layout(rng):
