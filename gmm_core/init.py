@@ -5,10 +5,10 @@ the same ``RandomState`` gives the same starting parameters as ``GaussianMixture
 the random draws are made in the same order with the same public scikit-learn and NumPy
 calls. That is what makes a side-by-side comparison with scikit-learn meaningful.
 
-'wide' (:func:`wide_params`) is not scikit-learn's: means at k-means++ seeds, every
-covariance the whole data's covariance, equal weights. Its first snapshot is a proper
-mixture (weights summing to one, a log-likelihood of the data's own order), drawn as wide
-overlapping ellipses that separate as EM runs.
+'wide' (:func:`wide_params`) is not scikit-learn's: means at k-means++ seeds (the best of
+several seedings), every covariance the whole data's covariance, equal weights. Its first
+snapshot is a proper mixture (weights summing to one, a log-likelihood of the data's own
+order), drawn as wide overlapping ellipses that separate as EM runs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from .em import m_step, statistics_from_responsibilities
+from .em import chunk_rows, m_step, statistics_from_responsibilities
 from .params import MixtureParams, check_covariance_type, covariance_shape
 
 #: The starts of ``init_params``: scikit-learn's four, then 'wide' (:func:`wide_params`).
@@ -70,17 +70,42 @@ def initial_responsibilities(
     return resp
 
 
+#: k-means++ seedings drawn by the 'wide' start, which keeps the one with the smallest k-means
+#: potential. One seeding often puts two seeds in one cluster and none in another, and EM
+#: started that way ends in a poor optimum: on the standardised penguins, K = 3 full, 44 of
+#: 60 seeds reached ARI >= 0.9 with one seeding, 53 with ten (scikit-learn's 'kmeans': 51);
+#: on the blobs sample 53 and 60 of 60. Ten k-means++ passes cost less than one k-means fit.
+WIDE_SEEDINGS = 10
+
+
+def _kmeans_potential(X: np.ndarray, centres: np.ndarray) -> float:
+    """Sum over rows of the squared distance to the nearest centre, in chunks of rows."""
+    sq_centres = np.einsum("ij,ij->i", centres, centres)
+    step = chunk_rows(X.shape[0], centres.shape[0], X.shape[1])
+    total = 0.0
+    for start in range(0, X.shape[0], step):
+        chunk = X[start : start + step]
+        d2 = np.einsum("ij,ij->i", chunk, chunk)[:, None] - 2.0 * chunk @ centres.T + sq_centres
+        total += float(np.maximum(d2.min(axis=1), 0.0).sum())
+    return total
+
+
 def wide_params(
     X: np.ndarray,
     n_components: int,
     covariance_type: str,
     reg_covar: float,
     random_state: np.random.RandomState,
+    *,
+    n_seedings: int = WIDE_SEEDINGS,
 ) -> MixtureParams:
     """The 'wide' start: k-means++ seeds as means, the data's covariance for every component.
 
-    * means: ``sklearn.cluster.kmeans_plusplus(X, K, random_state=random_state)`` (spread-out
-      rows of the data, the seeds of the 'k-means++' start);
+    * means: k-means++ seeds, ``sklearn.cluster.kmeans_plusplus(X, K,
+      random_state=random_state)`` (spread-out rows of the data, as the 'k-means++' start
+      has them), the best of ``n_seedings`` draws by the k-means potential (the sum of
+      squared distances from each row to its nearest seed), as k-means keeps the best of
+      its ``n_init`` runs;
     * covariances: the covariance of all rows (maximum likelihood, divided by n) in the
       covariance type's form, plus ``reg_covar`` on the diagonal: the matrix for every
       component ('full'), once ('tied'), its diagonal ('diag'), the mean of its diagonal
@@ -100,7 +125,9 @@ def wide_params(
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
     reg_covar : float
     random_state : numpy.random.RandomState
-        Consumed in place by the seeding, so successive restarts differ.
+        Consumed in place by the seedings, so successive restarts differ.
+    n_seedings : int, default :data:`WIDE_SEEDINGS`
+        k-means++ draws to choose the seeds from.
 
     Returns
     -------
@@ -114,7 +141,12 @@ def wide_params(
         collinear column with ``reg_covar = 0``).
     """
     check_covariance_type(covariance_type)
-    means, _ = kmeans_plusplus(X, n_components, random_state=random_state)
+    means, best = None, np.inf
+    for _ in range(max(1, int(n_seedings))):
+        seeds, _ = kmeans_plusplus(X, n_components, random_state=random_state)
+        potential = _kmeans_potential(X, seeds)
+        if means is None or potential < best:
+            means, best = seeds, potential
     centred = X - X.mean(axis=0)
     n, d = X.shape
     if covariance_type in ("full", "tied"):
