@@ -9,8 +9,10 @@ Four questions, one group of functions each:
 * **Why did EM stop there?** :func:`stopping_rules` says at which iteration scikit-learn's
   rule, mclust's rule and a total-log-likelihood rule would have stopped the same run.
 * **Did a component degenerate?** :func:`degeneracy_events` finds the iterations at which a
-  component lost its weight or collapsed to the ``reg_covar`` floor, and
-  :func:`degeneracy_advice` says in plain words what to do about it.
+  component lost its weight, kept fewer points than it has parameters, collapsed to the
+  ``reg_covar`` floor, or coincided with another (all of them: the fit collapsed onto one
+  Gaussian); :func:`degeneracy_at_end` keeps those that still hold for the fitted model,
+  and :func:`degeneracy_advice` says in plain words what to do about it.
 
 Sign convention
 ---------------
@@ -80,10 +82,27 @@ ALL_COMPONENTS = -1
 
 VANISHING_WEIGHT = "vanishing weight"
 COVARIANCE_FLOOR = "covariance at the reg_covar floor"
+FEW_POINTS = "fewer points than parameters"
+COMPONENTS_COINCIDE = "components coincide"
+ONE_GAUSSIAN = "collapsed onto one Gaussian"
+
+#: Every kind of :class:`DegeneracyEvent`, in the order the advice discusses them.
+DEGENERACY_KINDS: tuple[str, ...] = (
+    ONE_GAUSSIAN,
+    COMPONENTS_COINCIDE,
+    VANISHING_WEIGHT,
+    FEW_POINTS,
+    COVARIANCE_FLOOR,
+)
 
 #: Two restarts are the same local optimum only if every matched pair of components is at
 #: most this Bhattacharyya distance apart (overlap coefficient exp(-0.01) > 0.99).
 SAME_OPTIMUM_BHATTACHARYYA = 1e-2
+
+#: Two components of one fit coincide when their Bhattacharyya distance is at most this: the
+#: same threshold as for two restarts reaching the same optimum. Components this close
+#: explain the same points in the same way, so together they count as one.
+COINCIDE_BHATTACHARYYA = SAME_OPTIMUM_BHATTACHARYYA
 
 
 # --------------------------------------------------------------------------- criteria
@@ -180,8 +199,30 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "n_parameters",
     "converged",
     "n_iter",
+    "degenerate",
+    "degeneracy",
     "error",
 )
+
+#: Headers for people, by machine name of :data:`TABLE_COLUMNS` (the page shows these; the
+#: table keeps the machine names, which code and downloads rely on).
+COLUMN_TITLES: dict[str, str] = {
+    "covariance_type": "Covariance",
+    "n_components": "K",
+    "bic": "BIC",
+    "aic": "AIC",
+    "icl": "ICL",
+    "log_likelihood": "Mean log-likelihood",
+    "n_parameters": "Parameters",
+    "converged": "Converged",
+    "n_iter": "Iterations",
+    "degenerate": "Degenerate",
+    "degeneracy": "Why degenerate",
+    "error": "Error",
+}
+
+#: The ``degeneracy`` of a row whose fit failed (its ``error`` says why).
+FAILED_FIT = "the fit failed (see the error)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,10 +233,13 @@ class SweepResult:
     ----------
     table : pandas.DataFrame
         One row per (covariance_type, n_components), in sweep order, with the columns
-        :data:`TABLE_COLUMNS`: ``bic``, ``aic``, ``icl`` (lower is better), ``log_likelihood``
-        (mean per sample), ``n_parameters``, ``converged`` (the kept restart met ``tol``),
-        ``n_iter`` (nullable integer), ``error`` ("" when the fit succeeded; otherwise the
-        message, and the criteria are NaN).
+        :data:`TABLE_COLUMNS` (headers for people in :data:`COLUMN_TITLES`): ``bic``,
+        ``aic``, ``icl`` (lower is better), ``log_likelihood`` (mean per sample),
+        ``n_parameters``, ``converged`` (the kept restart met ``tol``), ``n_iter`` (nullable
+        integer), ``degenerate`` (bool) and ``degeneracy`` (the reasons, "" when sound: see
+        :func:`degeneracy_at_end`; a failed fit is degenerate too, :data:`FAILED_FIT`),
+        ``error`` ("" when the fit succeeded; otherwise the message, and the criteria are
+        NaN).
     models : dict of (str, int) to GaussianMixtureEM
         The fitted models by ``(covariance_type, n_components)``; empty when the sweep ran
         with ``keep_models=False``, and without the failed fits.
@@ -204,21 +248,108 @@ class SweepResult:
     table: pd.DataFrame
     models: dict[tuple[str, int], GaussianMixtureEM] = field(default_factory=dict)
 
-    def best(self, criterion: str = "bic") -> pd.Series:
-        """The row with the lowest ``criterion``, ignoring failed fits.
+    def best(self, criterion: str = "bic", *, allow_degenerate: bool = False) -> pd.Series:
+        """The row with the lowest ``criterion`` among the sound (non-degenerate) fits.
 
-        Ties go to the earlier row (covariance types in sweep order, then smaller K).
+        A degenerate fit (a component on the reg_covar floor, vanishing, holding fewer points
+        than parameters, or coinciding with another) often has the best criterion of all,
+        because the likelihood grows without bound as a component shrinks: mclust reports
+        such cells as NA, and they are never chosen here unless ``allow_degenerate``. Ties go
+        to the earlier row (covariance types in sweep order, then smaller K).
+
+        Parameters
+        ----------
+        criterion : {'bic', 'aic', 'icl'}
+        allow_degenerate : bool, default False
+            Choose among every fitted model, degenerate or not.
+
+        Returns
+        -------
+        pandas.Series
+            A row of :attr:`table`.
 
         Raises
         ------
         ValueError
-            For an unknown criterion, or when no fit succeeded.
+            For an unknown criterion, when no fit succeeded, or when every fitted model is
+            degenerate (the message says so and what to change; :meth:`notes` says it
+            without raising).
         """
         column = _check_criterion(criterion)
-        ok = self.table[column].notna()
-        if not ok.any():
+        fitted = self.table[column].notna()
+        if not fitted.any():
             raise ValueError("No model of the sweep could be fitted; see the 'error' column.")
-        return self.table.loc[self.table.loc[ok, column].idxmin()]
+        usable = fitted if allow_degenerate else fitted & ~self.table["degenerate"]
+        if not usable.any():
+            raise ValueError(
+                f"Every model of the sweep that could be fitted is degenerate (see the "
+                f"'degeneracy' column), so {criterion.upper()} recommends none of them. Try a "
+                "smaller largest K, a larger reg_covar, another initialisation or more "
+                "restarts; best(..., allow_degenerate=True) shows the best of them anyway."
+            )
+        return self.table.loc[self.table.loc[usable, column].idxmin()]
+
+    def best_at_edge(self, criterion: str = "bic") -> bool:
+        """Whether the best sound model has the largest K swept, so a larger K may be better.
+
+        The criterion may still be falling there: the sweep cannot tell its minimum from
+        the end of its range. (K = 1 at the lower end is no such warning: there is no
+        smaller K to try, and one component is a legitimate answer.)
+
+        Raises
+        ------
+        ValueError
+            As :meth:`best`.
+        """
+        best = self.best(criterion)
+        return int(best["n_components"]) == int(self.table["n_components"].max())
+
+    def notes(self, criterion: str = "bic") -> tuple[str, ...]:
+        """Plain sentences about the choice by ``criterion``, for the page; never raises.
+
+        Says when no model could be fitted, when every fitted model is degenerate, when the
+        best K is the largest swept, and which degenerate models scored better than the
+        choice and were left out.
+
+        Returns
+        -------
+        tuple of str
+            Empty when there is nothing to add to the best model.
+        """
+        column = _check_criterion(criterion)
+        name = criterion.upper()
+        table = self.table
+        fitted = table[column].notna()
+        if not fitted.any():
+            return ("No model of the sweep could be fitted; the error column says why.",)
+        sound = fitted & ~table["degenerate"]
+        if not sound.any():
+            return (
+                f"Every fitted model is degenerate (see the degeneracy column), so {name} "
+                "recommends none of them. Try a smaller largest K, a larger reg_covar, "
+                "another initialisation or more restarts.",
+            )
+        notes = []
+        best = self.best(criterion)
+        largest = int(table["n_components"].max())
+        if int(best["n_components"]) == largest:
+            notes.append(
+                f"The best K by {name} is {largest}, the largest K swept: the criterion may "
+                "still be falling there, so sweep a larger range before trusting this K."
+            )
+        better = table[fitted & table["degenerate"] & (table[column] < best[column])]
+        if len(better):
+            cells = "; ".join(
+                f"{row.covariance_type}, K = {row.n_components} ({row.degeneracy})"
+                for row in better.sort_values(column).head(3).itertuples()
+            )
+            more = f" and {len(better) - 3} more" if len(better) > 3 else ""
+            notes.append(
+                f"{len(better)} degenerate model{'s' if len(better) > 1 else ''} scored a "
+                f"better {name} and {'were' if len(better) > 1 else 'was'} left out: "
+                f"{cells}{more}."
+            )
+        return tuple(notes)
 
     def criterion_table(self, criterion: str = "bic") -> pd.DataFrame:
         """``criterion`` as a K x covariance-type table (one line per covariance type to plot).
@@ -288,7 +419,11 @@ def sweep(
     A fit that fails (a covariance that stops being positive definite, typically from
     duplicated rows or more components than distinct points) does not stop the sweep: its
     row keeps the message in ``error`` and NaN criteria. Fits that reach ``max_iter``
-    without converging are kept, with ``converged=False``.
+    without converging are kept, with ``converged=False``. Every fitted model is checked for
+    degeneracy (:func:`degeneracy_at_end`: a component on the reg_covar floor, vanishing,
+    holding fewer points than parameters, or coinciding with another); such cells are
+    flagged in ``degenerate`` with the reasons in ``degeneracy``, and
+    :meth:`SweepResult.best` never picks them.
 
     Parameters
     ----------
@@ -390,11 +525,20 @@ def sweep(
                     n_parameters=n_parameters(covariance_type, k, d),
                     converged=False,
                     n_iter=pd.NA,
+                    degenerate=True,
+                    degeneracy=FAILED_FIT,
                     error=str(exc) or type(exc).__name__,
                 )
             else:
                 row.update(_criteria(model.history_.snapshots[-1].params, X))
-                row.update(converged=bool(model.converged_), n_iter=model.n_iter_, error="")
+                events = degeneracy_at_end(model.history_, reg_covar)
+                row.update(
+                    converged=bool(model.converged_),
+                    n_iter=model.n_iter_,
+                    degenerate=bool(events),
+                    degeneracy=degeneracy_summary(events),
+                    error="",
+                )
                 if keep_models:
                     models[(covariance_type, k)] = model
             rows.append(row)
@@ -414,6 +558,8 @@ def sweep(
             "n_parameters": int,
             "converged": bool,
             "n_iter": "Int64",
+            "degenerate": bool,
+            "degeneracy": str,
             "error": str,
         }
     )
@@ -675,17 +821,23 @@ class DegeneracyEvent:
     ----------
     iteration : int
     component : int
-        :data:`ALL_COMPONENTS` (-1) for the shared covariance of a 'tied' model.
+        :data:`ALL_COMPONENTS` (-1) for the shared covariance of a 'tied' model; the smallest
+        of ``components`` for a coincidence.
     kind : str
-        :data:`VANISHING_WEIGHT` or :data:`COVARIANCE_FLOOR`.
+        One of :data:`DEGENERACY_KINDS`: :data:`VANISHING_WEIGHT`, :data:`FEW_POINTS`,
+        :data:`COVARIANCE_FLOOR`, :data:`COMPONENTS_COINCIDE` or :data:`ONE_GAUSSIAN`.
     detail : str
         Plain words with the numbers.
+    components : tuple of int
+        Every component involved: ``(component,)`` for one component, all of them for the
+        shared covariance of a 'tied' model, the coinciding group for a coincidence.
     """
 
     iteration: int
     component: int
     kind: str
     detail: str
+    components: tuple[int, ...] = ()
 
 
 def _snapshots_of(
@@ -699,6 +851,178 @@ def _snapshots_of(
     return tuple(history), None
 
 
+def component_parameters(covariance_type: str, n_features: int) -> int:
+    """Free parameters that one component estimates from the points it holds.
+
+    Its mean (d) and its own covariance (d (d + 1) / 2 for 'full', d for 'diag', 1 for
+    'spherical', none for 'tied', whose shared covariance is estimated from all rows). A
+    component holding fewer points than this is fitted to its points, not estimated from
+    them (mclust and issue 15 count it as degenerate).
+
+    Parameters
+    ----------
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_features : int
+
+    Returns
+    -------
+    int
+    """
+    d = n_features
+    own = {"full": d * (d + 1) // 2, "tied": 0, "diag": d, "spherical": 1}
+    return d + own[check_covariance_type(covariance_type)]
+
+
+def _pairwise_bhattacharyya(params: MixtureParams, members: Sequence[int]) -> np.ndarray:
+    """Bhattacharyya distances between the components ``members`` of one mixture, (m, m)."""
+    idx = np.asarray(members, dtype=int)
+    means = params.means[idx].astype(np.float64)
+    covs = params.full_covariances()[idx].astype(np.float64)
+    avg = (covs[:, None] + covs[None, :]) / 2.0
+    delta = means[:, None, :] - means[None, :, :]
+    maha = np.einsum("ijk,ijk->ij", delta, np.linalg.solve(avg, delta[..., None])[..., 0])
+    log_det = np.linalg.slogdet(covs)[1]
+    log_det_avg = np.linalg.slogdet(avg)[1]
+    return maha / 8.0 + 0.5 * (log_det_avg - 0.5 * (log_det[:, None] + log_det[None, :]))
+
+
+def _coinciding_groups(
+    params: MixtureParams, members: Sequence[int], threshold: float
+) -> list[tuple[int, ...]]:
+    """Groups (of two or more) of ``members`` linked by Bhattacharyya distances <= threshold."""
+    members = list(members)
+    if len(members) < 2:
+        return []
+    close = _pairwise_bhattacharyya(params, members) <= threshold
+    groups, seen = [], set()
+    for start in range(len(members)):
+        if start in seen:
+            continue
+        group, frontier = {start}, [start]
+        while frontier:
+            i = frontier.pop()
+            for j in np.flatnonzero(close[i]):
+                if int(j) not in group:
+                    group.add(int(j))
+                    frontier.append(int(j))
+        seen |= group
+        if len(group) > 1:
+            groups.append(tuple(sorted(members[i] for i in group)))
+    return groups
+
+
+def _coincidence_events(
+    snapshots: Sequence[Snapshot], threshold: float, skip_start: bool
+) -> list[DegeneracyEvent]:
+    """Coinciding components of the last snapshot, each dated to the start of its episode.
+
+    A group is reported once, at the first iteration from which it stayed together to the
+    end: components that cross on their way (close for an iteration or two) are not a
+    degenerate fit; components that end together are.
+    """
+    last = snapshots[-1]
+    k_count = last.params.n_components
+    events = []
+    for group in _coinciding_groups(last.params, range(k_count), threshold):
+        since = last.iteration
+        for snap in reversed(snapshots[:-1]):
+            if snap.iteration == 0 and skip_start:
+                break
+            if not any(
+                set(group) <= set(g) for g in _coinciding_groups(snap.params, group, threshold)
+            ):
+                break
+            since = snap.iteration
+        worst = float(_pairwise_bhattacharyya(last.params, group).max())
+        if len(group) == k_count:
+            detail = (
+                f"All {k_count} components came together from iteration {since}: the same "
+                f"mean and covariance (Bhattacharyya distances at most {worst:.2g}), so the fit "
+                "is a single Gaussian fitted to the data, with a single Gaussian's "
+                "log-likelihood, whatever K says."
+            )
+            kind = ONE_GAUSSIAN
+        else:
+            detail = (
+                f"{_component_list(group).capitalize()} coincide from iteration {since}: the "
+                f"same mean and covariance (Bhattacharyya distances at most {worst:.2g}), so "
+                "they explain the same points the same way and count as one component."
+            )
+            kind = COMPONENTS_COINCIDE
+        events.append(DegeneracyEvent(since, group[0], kind, detail, group))
+    return events
+
+
+def _degeneracy(
+    history: FitHistory | Sequence[Snapshot],
+    reg_covar: float,
+    weight_floor: float | None,
+    floor_factor: float,
+    run: int | None,
+    coincide_threshold: float,
+) -> tuple[list[DegeneracyEvent], set[tuple[int, str]]]:
+    """The events of :func:`degeneracy_events` and the (component, kind) still ongoing."""
+    _check_number("reg_covar", reg_covar, 0.0, integer=False)
+    _check_number("floor_factor", floor_factor, 0.0, integer=False)
+    _check_number("coincide_threshold", coincide_threshold, 0.0, integer=False)
+    floor_weight = DEFAULT_WEIGHT_FLOOR if weight_floor is None else float(weight_floor)
+    snapshots, n = _snapshots_of(history, run)
+    if not snapshots:
+        return [], set()
+    floor = floor_factor * reg_covar
+    events: list[DegeneracyEvent] = []
+    ongoing: set[tuple[int, str]] = set()
+    skipped_start = False
+    for snap in snapshots:
+        params = snap.params
+        weights = params.weights
+        k_count, d = params.means.shape
+        if snap.iteration == 0 and not math.isclose(float(weights.sum()), 1.0, rel_tol=1e-6):
+            skipped_start = True
+            continue
+        now: dict[tuple[int, str], str] = {}
+        needed = component_parameters(params.covariance_type, d)
+        for k, w in enumerate(weights):
+            if k in snap.empty_components or w < floor_weight:
+                points = f" (about {w * n:.2g} of {n} points)" if n is not None else ""
+                now[(k, VANISHING_WEIGHT)] = (
+                    f"Component {k}'s weight fell to {w:.2g}{points} at iteration "
+                    f"{snap.iteration}: it explains (almost) no data."
+                )
+            elif n is not None and w * n < needed:
+                now[(k, FEW_POINTS)] = (
+                    f"Component {k} holds about {w * n:.3g} of {n} points at iteration "
+                    f"{snap.iteration}, fewer than the {needed} parameters of its mean and "
+                    f"{params.covariance_type} covariance: they are fitted to those points, "
+                    "not estimated from them."
+                )
+        covariances = params.full_covariances()
+        tied = params.covariance_type == "tied"
+        smallest = np.linalg.eigvalsh(covariances[:1] if tied else covariances)[:, 0]
+        for k, value in enumerate(smallest):
+            if value <= floor:
+                who = "The shared covariance" if tied else f"Component {k}'s covariance"
+                now[(ALL_COMPONENTS if tied else k, COVARIANCE_FLOOR)] = (
+                    f"{who} reached the reg_covar floor at iteration {snap.iteration}: its "
+                    f"smallest variance is {value:.3g}, at most {floor_factor:g} × reg_covar "
+                    f"= {floor:.3g}, so it has shrunk onto a single point or a line of the "
+                    "data (duplicated rows, for instance)."
+                )
+        for key, detail in now.items():
+            if key not in ongoing:
+                component = key[0]
+                involved = tuple(range(k_count)) if component == ALL_COMPONENTS else (component,)
+                events.append(DegeneracyEvent(snap.iteration, component, key[1], detail, involved))
+        ongoing = set(now)
+    kept = [s for s in snapshots if not (skipped_start and s.iteration == 0)]
+    if kept:
+        for event in _coincidence_events(kept, coincide_threshold, skipped_start):
+            events.append(event)
+            ongoing.add((event.component, event.kind))
+    events.sort(key=lambda e: (e.iteration, e.component, e.kind))
+    return events, ongoing
+
+
 def degeneracy_events(
     history: FitHistory | Sequence[Snapshot],
     reg_covar: float,
@@ -706,17 +1030,29 @@ def degeneracy_events(
     weight_floor: float | None = None,
     floor_factor: float = 10.0,
     run: int | None = None,
+    coincide_threshold: float = COINCIDE_BHATTACHARYYA,
 ) -> list[DegeneracyEvent]:
-    """Iterations at which a component lost its weight or collapsed onto the covariance floor.
+    """Iterations at which a component degenerated, or components collapsed into one.
 
     * **vanishing weight**: the component carries less than one data point's worth of
       responsibility (``n * weight < 1``, the snapshot's ``empty_components``) or its weight
       is below ``weight_floor`` (default :data:`DEFAULT_WEIGHT_FLOOR` = 1e-3, which matters
       for n > 1000).
+    * **fewer points than parameters** (only when ``history`` is a FitHistory, which knows
+      n): the component holds ``n * weight`` points, fewer than the parameters of its mean
+      and covariance (:func:`component_parameters`), so they are fitted to those points
+      rather than estimated (a vanishing component is reported as that instead).
     * **covariance at the reg_covar floor**: the smallest eigenvalue of the component's
       covariance is at most ``floor_factor * reg_covar``, i.e. its spread in some direction
       is (almost) nothing but the regularisation: it sits on one point, or a line or plane
       of the data. With ``reg_covar = 0`` this cannot be seen before the fit fails.
+    * **components coincide** / **collapsed onto one Gaussian**: in the fitted model (the
+      last snapshot), two or more components are at most ``coincide_threshold`` apart in
+      Bhattacharyya distance (the same mean and covariance); when all K are, the fit is one
+      Gaussian whatever K says, with a single Gaussian's log-likelihood. Reported once per
+      group, at the iteration from which the group stayed together, with the group in
+      :attr:`DegeneracyEvent.components`. (scikit-learn's single-point starts do this with
+      'tied' covariances: see :class:`gmm_core.model.GaussianMixtureEM`.)
 
     Only the first iteration of each episode of a (component, kind) is reported, so a
     component that stays degenerate for 80 iterations is one event, and one that recovers and
@@ -735,49 +1071,73 @@ def degeneracy_events(
     floor_factor : float, default 10
     run : int, optional
         Which restart of a FitHistory; its kept run by default.
+    coincide_threshold : float, default :data:`COINCIDE_BHATTACHARYYA` (0.01)
 
     Returns
     -------
     list of DegeneracyEvent
         By iteration, then component.
     """
-    _check_number("reg_covar", reg_covar, 0.0, integer=False)
-    _check_number("floor_factor", floor_factor, 0.0, integer=False)
-    floor_weight = DEFAULT_WEIGHT_FLOOR if weight_floor is None else float(weight_floor)
-    snapshots, n = _snapshots_of(history, run)
-    floor = floor_factor * reg_covar
-    events: list[DegeneracyEvent] = []
-    ongoing: set[tuple[int, str]] = set()
-    for snap in snapshots:
-        params = snap.params
-        weights = params.weights
-        if snap.iteration == 0 and not math.isclose(float(weights.sum()), 1.0, rel_tol=1e-6):
+    return _degeneracy(history, reg_covar, weight_floor, floor_factor, run, coincide_threshold)[0]
+
+
+def degeneracy_at_end(
+    history: FitHistory | Sequence[Snapshot],
+    reg_covar: float,
+    *,
+    weight_floor: float | None = None,
+    floor_factor: float = 10.0,
+    run: int | None = None,
+    coincide_threshold: float = COINCIDE_BHATTACHARYYA,
+) -> list[DegeneracyEvent]:
+    """The degeneracies of the fitted model: :func:`degeneracy_events` still ongoing at the end.
+
+    A component that lost its weight for a few iterations and recovered does not make the
+    result degenerate; one that ends on the covariance floor does. Each event is dated to the
+    start of the episode that lasts to the last snapshot. Same parameters as
+    :func:`degeneracy_events`.
+
+    Returns
+    -------
+    list of DegeneracyEvent
+        Empty for a sound fit.
+    """
+    events, ongoing = _degeneracy(
+        history, reg_covar, weight_floor, floor_factor, run, coincide_threshold
+    )
+    latest: dict[tuple[int, str], DegeneracyEvent] = {}
+    for event in events:
+        key = (event.component, event.kind)
+        if key in ongoing:
+            latest[key] = event  # the episode that reaches the end starts last
+    return sorted(latest.values(), key=lambda e: (e.iteration, e.component, e.kind))
+
+
+def degeneracy_summary(events: Sequence[DegeneracyEvent]) -> str:
+    """A short phrase per kind, for a table cell: "vanishing weight: component 3; ...".
+
+    Parameters
+    ----------
+    events : sequence of DegeneracyEvent
+
+    Returns
+    -------
+    str
+        "" when there are no events.
+    """
+    parts = []
+    for kind in DEGENERACY_KINDS:
+        of_kind = [e for e in events if e.kind == kind]
+        if not of_kind:
             continue
-        now: dict[tuple[int, str], str] = {}
-        for k, w in enumerate(weights):
-            if k in snap.empty_components or w < floor_weight:
-                points = f" (about {w * n:.2g} of {n} points)" if n is not None else ""
-                now[(k, VANISHING_WEIGHT)] = (
-                    f"Component {k}'s weight fell to {w:.2g}{points} at iteration "
-                    f"{snap.iteration}: it explains (almost) no data."
-                )
-        covariances = params.full_covariances()
-        tied = params.covariance_type == "tied"
-        smallest = np.linalg.eigvalsh(covariances[:1] if tied else covariances)[:, 0]
-        for k, value in enumerate(smallest):
-            if value <= floor:
-                who = "The shared covariance" if tied else f"Component {k}'s covariance"
-                now[(ALL_COMPONENTS if tied else k, COVARIANCE_FLOOR)] = (
-                    f"{who} reached the reg_covar floor at iteration {snap.iteration}: its "
-                    f"smallest variance is {value:.3g}, at most {floor_factor:g} × reg_covar "
-                    f"= {floor:.3g}, so it has shrunk onto a single point or a line of the "
-                    "data (duplicated rows, for instance)."
-                )
-        for key, detail in now.items():
-            if key not in ongoing:
-                events.append(DegeneracyEvent(snap.iteration, key[0], key[1], detail))
-        ongoing = set(now)
-    return sorted(events, key=lambda e: (e.iteration, e.component, e.kind))
+        if kind in (COMPONENTS_COINCIDE, ONE_GAUSSIAN):
+            who = "; ".join(_component_list(e.components) for e in of_kind)
+        elif [e.component for e in of_kind] == [ALL_COMPONENTS]:
+            who = "the shared covariance"
+        else:
+            who = _component_list(sorted({e.component for e in of_kind}))
+        parts.append(kind if kind == ONE_GAUSSIAN else f"{kind}: {who}")
+    return "; ".join(parts)
 
 
 def _component_list(components: Sequence[int]) -> str:
@@ -792,7 +1152,7 @@ def degeneracy_advice(events: Sequence[DegeneracyEvent]) -> str | None:
     Parameters
     ----------
     events : sequence of DegeneracyEvent
-        As :func:`degeneracy_events` returns them.
+        As :func:`degeneracy_events` (or :func:`degeneracy_at_end`) returns them.
 
     Returns
     -------
@@ -802,14 +1162,36 @@ def degeneracy_advice(events: Sequence[DegeneracyEvent]) -> str | None:
     if not events:
         return None
     vanishing = sorted({e.component for e in events if e.kind == VANISHING_WEIGHT})
+    few = sorted({e.component for e in events if e.kind == FEW_POINTS})
     collapsed = sorted({e.component for e in events if e.kind == COVARIANCE_FLOOR})
+    coincide = [e.components for e in events if e.kind == COMPONENTS_COINCIDE]
+    merged = [e for e in events if e.kind == ONE_GAUSSIAN]
     first = min(e.iteration for e in events)
     happened = []
+    if merged:
+        happened.append(
+            f"all {len(merged[0].components)} components collapsed onto one Gaussian (the "
+            "same mean and covariance), so the fit is a single Gaussian with a single "
+            "Gaussian's log-likelihood: it converged, but to nothing that one component "
+            "could not say"
+        )
+    if coincide:
+        groups = " and ".join(_component_list(g) for g in coincide)
+        happened.append(
+            f"{groups} coincide (the same mean and covariance), so they count as one component"
+        )
     if vanishing:
         they = "it explains" if len(vanishing) == 1 else "they explain"
         happened.append(
             f"the weight of {_component_list(vanishing)} fell to (almost) nothing, so {they} "
             "(almost) no data point: the data support fewer components"
+        )
+    if few:
+        one = len(few) == 1
+        happened.append(
+            f"{_component_list(few)} {'holds' if one else 'hold'} fewer points than "
+            f"{'its' if one else 'their'} mean and covariance have parameters, so these are "
+            "fitted to a handful of points rather than estimated"
         )
     if collapsed:
         whose = (
@@ -822,10 +1204,29 @@ def degeneracy_advice(events: Sequence[DegeneracyEvent]) -> str | None:
             "data, where the likelihood could grow without bound and only reg_covar keeps it "
             "finite"
         )
+    # A merge into one Gaussian is the start's doing, not too many components.
+    tries = ["fewer components"] if (vanishing or few or collapsed or coincide) else []
+    if merged or coincide:
+        tries.append(
+            "another start: init_params 'wide' (the app's default) or 'kmeans' rather than "
+            "the single-point 'k-means++' or 'random_from_data' (with a tied covariance "
+            "these can merge the components from the first iteration), a different random "
+            "seed or more restarts"
+        )
+    else:
+        tries.append(
+            "another start (a different random seed, more restarts or another initialisation)"
+        )
+    if few:
+        tries.append("a simpler covariance type (tied, diag or spherical)")
+    if collapsed:
+        tries.append("a larger reg_covar (for instance 1e-3 on standardised data)")
+    tried = ", ".join(tries[:-1]) + (", or " if len(tries) > 1 else "") + tries[-1]
+    causes = (
+        " Duplicated rows and constant or collinear columns cause this too." if collapsed else ""
+    )
     return (
         f"This fit degenerated (first at iteration {first}): {'; and '.join(happened)}. Such "
         "a component is an artefact of the fit, not a cluster, so do not trust the result as "
-        "it is. Try fewer components, another start (a different random seed, more restarts "
-        "or another initialisation), or a larger reg_covar (for instance 1e-3 on standardised "
-        "data). Duplicated rows and constant or collinear columns cause this too."
+        f"it is. Try {tried}.{causes}"
     )

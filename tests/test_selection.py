@@ -17,16 +17,26 @@ from sklearn.datasets import load_iris, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from gmm_core import GaussianMixtureEM, MixtureParams, Snapshot
+from gmm_core import FitHistory, GaussianMixtureEM, MixtureParams, Snapshot
 from gmm_core.selection import (
     ALL_COMPONENTS,
+    COLUMN_TITLES,
+    COMPONENTS_COINCIDE,
     COVARIANCE_FLOOR,
+    FAILED_FIT,
+    FEW_POINTS,
     MCLUST_DEFAULT_TOL,
+    ONE_GAUSSIAN,
     SELECTION_CRITERIA,
+    TABLE_COLUMNS,
     VANISHING_WEIGHT,
+    SweepResult,
     classification_entropy,
+    component_parameters,
     degeneracy_advice,
+    degeneracy_at_end,
     degeneracy_events,
+    degeneracy_summary,
     distinct_optima,
     icl,
     n_parameters,
@@ -190,6 +200,8 @@ def test_failed_fits_become_rows_and_progress_is_reported():
     assert all(
         (t, k) not in result.models for t, k in failed[["covariance_type", "n_components"]].values
     )
+    # A failed fit counts as degenerate (mclust's NA), with the error as the reason.
+    assert failed["degenerate"].all() and (failed["degeneracy"] == FAILED_FIT).all()
     assert result.best("bic")["error"] == ""
 
 
@@ -324,7 +336,11 @@ def test_degeneracy_on_duplicated_rows():
     model = quiet_fit(GaussianMixtureEM(5, random_state=0), X)
     events = degeneracy_events(model.history_, model.reg_covar)
     kinds = {e.kind for e in events}
-    assert kinds == {VANISHING_WEIGHT, COVARIANCE_FLOOR}
+    # The two empty components end at the origin, where a third sits on (0, 0) with the
+    # same reg_covar covariance: the same Gaussian three times.
+    assert kinds == {VANISHING_WEIGHT, COVARIANCE_FLOOR, COMPONENTS_COINCIDE}
+    (together,) = [e for e in events if e.kind == COMPONENTS_COINCIDE]
+    np.testing.assert_allclose(model.means_[list(together.components)], 0.0, atol=1e-6)
     floor = [e for e in events if e.kind == COVARIANCE_FLOOR]
     assert {e.component for e in floor} >= {k for k in range(5) if model.weights_[k] > 0.1}
     # One event per (component, kind) episode, not one per iteration.
@@ -382,3 +398,244 @@ def test_degeneracy_reports_the_first_iteration_of_each_episode():
     # Raising weight_floor above 0.4 flags the smaller healthy component as well.
     flagged = degeneracy_events(snapshots, 1e-6, weight_floor=0.5)
     assert (0, 1, VANISHING_WEIGHT) in [(e.iteration, e.component, e.kind) for e in flagged]
+
+
+def _snapshot3(iteration: int, means: list[list[float]], variances: list[float]) -> Snapshot:
+    k = len(means)
+    params = MixtureParams.from_covariances(
+        np.full(k, 1.0 / k), np.array(means), np.array(variances), "spherical"
+    )
+    return Snapshot(iteration, params, -1.0)
+
+
+def test_coinciding_components_are_reported_from_when_they_stay_together():
+    apart = [[0.0, 0.0], [5.0, 5.0], [3.0, 0.0]]
+    together = [[0.0, 0.0], [5.0, 5.0], [0.001, 0.0]]
+    snapshots = [
+        _snapshot3(0, together, [1.0, 1.0, 1.0]),  # crossing at the start: not an episode
+        _snapshot3(1, apart, [1.0, 1.0, 1.0]),
+        _snapshot3(2, together, [1.0, 1.0, 1.0]),
+        _snapshot3(3, together, [1.0, 1.0, 1.001]),
+    ]
+    events = degeneracy_events(snapshots, 1e-6)
+    assert [(e.iteration, e.kind, e.components) for e in events] == [
+        (2, COMPONENTS_COINCIDE, (0, 2))
+    ]
+    assert "Components 0 and 2 coincide from iteration 2" in events[0].detail
+    assert degeneracy_summary(events) == "components coincide: components 0 and 2"
+    advice = degeneracy_advice(events)
+    assert "components 0 and 2 coincide" in advice and "'wide'" in advice
+    # Components that only cross on their way are no degenerate fit.
+    assert degeneracy_events(snapshots[:2], 1e-6) == []
+    # Far enough apart in mean, or different enough in spread, they do not coincide.
+    wider = [_snapshot3(1, together, [1.0, 1.0, 2.0])]
+    assert degeneracy_events(wider, 1e-6) == []
+
+
+def test_tied_k_means_plus_plus_collapse_onto_one_gaussian_is_flagged():
+    # Issue 12: scikit-learn's single-point start with a tied covariance merges the four blobs
+    # of the app's blobs sample into one Gaussian after one iteration, and "converges".
+    from gmm_core.dashboard.samples import load_sample
+
+    df, _ = load_sample("blobs", n_samples=600, n_components=4, spread=0.8, seed=0)
+    X = df[["x", "y"]].to_numpy()
+    model = GaussianMixtureEM(4, covariance_type="tied", init_params="k-means++", random_state=42)
+    model.fit(X)
+    assert model.converged_
+    events = degeneracy_events(model.history_, model.reg_covar)
+    assert [(e.iteration, e.kind, e.components) for e in events] == [
+        (1, ONE_GAUSSIAN, (0, 1, 2, 3))
+    ]
+    assert degeneracy_at_end(model.history_, model.reg_covar) == events
+    # It is what it says: a single Gaussian fitted to the data has the same log-likelihood.
+    single = GaussianMixtureEM(1).fit(X)
+    assert model.score(X) == pytest.approx(single.score(X), abs=1e-6)
+    advice = degeneracy_advice(events)
+    assert "collapsed onto one Gaussian" in advice and "'wide'" in advice
+    assert "fewer components" not in advice  # K = 4 is right; the start is not
+    # The wide start (the app's default) finds the blobs, with nothing to report.
+    wide = GaussianMixtureEM(4, covariance_type="tied", init_params="wide", random_state=42)
+    assert degeneracy_events(wide.fit(X).history_, wide.reg_covar) == []
+
+
+def test_run_fit_reports_a_collapse_with_the_api_the_fit_page_uses():
+    from gmm_core.dashboard.data import prepare
+    from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
+    from gmm_core.dashboard.projection import project
+    from gmm_core.dashboard.samples import load_sample
+
+    df, _ = load_sample("blobs", n_samples=600, n_components=4, spread=0.8, seed=0)
+    prepared = prepare(df, ["x", "y"], label_column="true_component", scaling="none")
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    settings = FitSettings(n_components=4, covariance_type="tied", init_params="k-means++")
+    result = run_fit(view, settings)
+    assert [e.kind for e in result.degeneracy] == [ONE_GAUSSIAN]
+    assert result.advice and "collapsed onto one Gaussian" in result.advice
+    # The dashboard's default start does not collapse.
+    default = run_fit(view, FitSettings(n_components=4, covariance_type="tied"))
+    assert default.settings.init_params == "wide"
+    assert default.degeneracy == () and default.advice is None
+
+
+def test_a_component_with_fewer_points_than_parameters_is_flagged():
+    # 100 rows in 3-D: a full component needs 3 + 6 = 9 points for its mean and covariance.
+    assert component_parameters("full", 3) == 9
+    assert [component_parameters(t, 3) for t in ("tied", "diag", "spherical")] == [3, 6, 4]
+    means = np.array([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+
+    def history(covariance_type: str, weights: list[float]) -> FitHistory:
+        covariances = {
+            "full": np.broadcast_to(np.eye(3), (3, 3, 3)).copy(),
+            "tied": np.eye(3),
+            "diag": np.ones((3, 3)),
+            "spherical": np.ones(3),
+        }[covariance_type]
+        params = MixtureParams.from_covariances(
+            np.array(weights), means, covariances, covariance_type
+        )
+        return FitHistory(((Snapshot(1, params, -1.0),),), 0, covariance_type, 100)
+
+    events = degeneracy_events(history("full", [0.85, 0.1, 0.05]), 1e-6)
+    assert [(e.component, e.kind) for e in events] == [(2, FEW_POINTS)]
+    assert "about 5 of 100 points" in events[0].detail and "9 parameters" in events[0].detail
+    assert "simpler covariance type" in degeneracy_advice(events)
+    # The same five points are enough for a tied component's mean (3 parameters).
+    assert degeneracy_events(history("tied", [0.85, 0.1, 0.05]), 1e-6) == []
+    # Without n (bare snapshots) points cannot be counted.
+    assert degeneracy_events(history("full", [0.85, 0.1, 0.05]).snapshots, 1e-6) == []
+
+
+def test_degeneracy_at_end_keeps_what_holds_for_the_fitted_model():
+    low, ok = [0.9995, 0.0005], [0.6, 0.4]
+    snapshots = [
+        _snapshot(0, ok, 1.0),
+        _snapshot(1, low, 1.0),
+        _snapshot(2, ok, 1e-6),
+        _snapshot(3, low, 1.0),
+        _snapshot(4, low, 1.0),
+    ]
+    # The weight vanished twice, the covariances recovered: only the last episode remains.
+    at_end = degeneracy_at_end(snapshots, 1e-6)
+    assert [(e.iteration, e.component, e.kind) for e in at_end] == [(3, 1, VANISHING_WEIGHT)]
+    assert len(degeneracy_events(snapshots, 1e-6)) == 4
+    assert degeneracy_at_end(snapshots[:3], 1e-6)[0].kind == COVARIANCE_FLOOR
+
+
+# --------------------------------------------------------------------------- sweep flags
+def _table(rows: list[tuple[str, int, float, bool]]) -> SweepResult:
+    """A sweep table by hand: (covariance_type, K, bic, degenerate)."""
+    table = pd.DataFrame(
+        [
+            {
+                "covariance_type": t,
+                "n_components": k,
+                "bic": bic,
+                "aic": bic,
+                "icl": bic,
+                "degenerate": bad,
+                "degeneracy": "covariance at the reg_covar floor: component 0" if bad else "",
+                "error": "",
+            }
+            for t, k, bic, bad in rows
+        ]
+    )
+    return SweepResult(table)
+
+
+def test_best_never_picks_a_degenerate_cell_and_notes_say_what_was_left_out():
+    result = _table(
+        [
+            ("full", 1, 30.0, False),
+            ("full", 2, 20.0, False),
+            ("full", 3, 5.0, True),
+            ("diag", 1, 31.0, False),
+            ("diag", 2, 25.0, False),
+            ("diag", 3, 22.0, False),
+        ]
+    )
+    best = result.best("bic")
+    assert (best["covariance_type"], best["n_components"]) == ("full", 2)
+    assert result.best("bic", allow_degenerate=True)["n_components"] == 3
+    assert not result.best_at_edge("bic")
+    (note,) = result.notes("bic")
+    assert note.startswith("1 degenerate model scored a better BIC and was left out: full, K = 3")
+
+
+def test_best_at_the_edge_of_the_range_is_told():
+    result = _table([("full", 1, 30.0, False), ("full", 2, 20.0, False), ("full", 3, 10.0, False)])
+    assert result.best_at_edge("bic")
+    assert result.notes("bic") == (
+        "The best K by BIC is 3, the largest K swept: the criterion may still be falling "
+        "there, so sweep a larger range before trusting this K.",
+    )
+    # K = 1 at the lower end is an answer, not a warning.
+    lowest = _table([("full", 1, 10.0, False), ("full", 2, 20.0, False)])
+    assert not lowest.best_at_edge("bic") and lowest.notes("bic") == ()
+
+
+def test_when_every_fit_is_degenerate_best_says_so():
+    result = _table([("full", 1, 30.0, True), ("full", 2, 20.0, True)])
+    with pytest.raises(ValueError, match="Every model of the sweep that could be fitted is"):
+        result.best("bic")
+    assert result.notes("bic")[0].startswith("Every fitted model is degenerate")
+    assert result.best("bic", allow_degenerate=True)["n_components"] == 2
+
+
+def test_sweep_flags_cells_that_sit_on_repeated_rows():
+    # Thirty copies of one point between three blobs: a component on them has a covariance of
+    # reg_covar and a likelihood that beats every honest fit by hundreds of BIC units.
+    X, _ = make_blobs(
+        n_samples=300, centers=[[0, 0], [8, 0], [4, 7]], cluster_std=1.0, random_state=0
+    )
+    X = np.vstack([X, np.repeat([[4.0, 3.0]], 30, axis=0)])
+    result = sweep(X, 5, n_init=2, random_state=0)
+    table = result.table
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert set(COLUMN_TITLES) == set(TABLE_COLUMNS)
+    flagged = table[table["degenerate"]]
+    assert len(flagged) >= 3
+    assert flagged["degeneracy"].str.contains(COVARIANCE_FLOOR).all()
+    assert (table.loc[~table["degenerate"], "degeneracy"] == "").all()
+    best = result.best("bic")
+    assert not best["degenerate"]
+    assert result.best("bic", allow_degenerate=True)["bic"] < best["bic"] - 100
+    assert any("left out" in note for note in result.notes("bic"))
+    # The flags are those of the fitted models.
+    for row in flagged.itertuples():
+        model = result.models[(row.covariance_type, row.n_components)]
+        assert degeneracy_at_end(model.history_, model.reg_covar)
+
+
+@pytest.fixture(scope="module")
+def penguins() -> tuple[np.ndarray, np.ndarray]:
+    """The penguins' four measurements, standardised, rows with missing values dropped."""
+    from sklearn.preprocessing import StandardScaler
+
+    from gmm_core.dashboard.samples import load_sample
+
+    columns = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    df, _ = load_sample("penguins")
+    df = df.dropna(subset=columns)
+    return StandardScaler().fit_transform(df[columns].to_numpy(float)), df["species"].to_numpy()
+
+
+def test_penguins_default_sweep_is_not_at_the_edge_and_k3_finds_the_species(penguins):
+    from sklearn.metrics import adjusted_rand_score
+
+    X, species = penguins
+    assert X.shape == (342, 4)
+    # The Model selection page's defaults: largest K 8, 3 restarts, seed 42, 'kmeans'.
+    result = sweep(X, 8, n_init=3, random_state=42, init_params="kmeans")
+    best = result.best("bic")
+    assert not best["degenerate"]
+    assert not result.best_at_edge("bic")
+    assert 2 <= best["n_components"] < 8
+    assert not any("largest K" in note for note in result.notes("bic"))
+    # AIC, which penalises less, runs to the edge here, and the notes say so.
+    assert result.best_at_edge("aic")
+    assert any("the largest K swept" in note for note in result.notes("aic"))
+    # K = 3, full, the dashboard's wide start and seed: the three species.
+    model = GaussianMixtureEM(3, covariance_type="full", init_params="wide", random_state=42)
+    labels = model.fit(X).predict(X)
+    assert adjusted_rand_score(species, labels) >= 0.9
+    assert degeneracy_at_end(model.history_, model.reg_covar) == []
