@@ -1211,7 +1211,8 @@ def degeneracy_advice(events: Sequence[DegeneracyEvent]) -> str | None:
             "another start: init_params 'wide' (the app's default) or 'kmeans' rather than "
             "the single-point 'k-means++' or 'random_from_data' (with a tied covariance "
             "these can merge the components from the first iteration), a different random "
-            "seed or more restarts"
+            "seed or more restarts, or a smaller tol: coinciding components are a saddle "
+            "point that EM leaves only slowly, so a loose tol stops it there"
         )
     else:
         tries.append(

@@ -453,6 +453,10 @@ def test_tied_k_means_plus_plus_collapse_onto_one_gaussian_is_flagged():
     advice = degeneracy_advice(events)
     assert "collapsed onto one Gaussian" in advice and "'wide'" in advice
     assert "fewer components" not in advice  # K = 4 is right; the start is not
+    assert "a smaller tol" in advice
+    # One Gaussian is a saddle point: a tight tol lets EM creep away from it (619 iterations).
+    patient = GaussianMixtureEM(**{**model.get_params(), "tol": 1e-10, "max_iter": 3000})
+    assert degeneracy_events(patient.fit(X).history_, patient.reg_covar) == []
     # The wide start (the app's default) finds the blobs, with nothing to report.
     wide = GaussianMixtureEM(4, covariance_type="tied", init_params="wide", random_state=42)
     assert degeneracy_events(wide.fit(X).history_, wide.reg_covar) == []
