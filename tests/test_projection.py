@@ -366,6 +366,8 @@ def phase_of(message: str) -> str:
         ("layout", "Laid out"),
         ("place", "Placing the other"),
         ("place", "Placed the other"),
+        ("refine", "Refining the places"),
+        ("refine", "Refined the places"),
         ("done", "Projection ready"),
     ]:
         if words in message:
@@ -396,8 +398,9 @@ def test_umap_fit_on_a_sample_and_place_the_rest(umap_on_a_sample, iris_std):
     p, _ = umap_on_a_sample
     assert p.embedding.shape == (150, 2) and np.isfinite(p.embedding).all()
     assert p.notes[0] == (
-        "UMAP laid out a random sample of 100 of 150 rows; every other row sits at the weighted "
-        "average of its 10 nearest sampled rows, as umap-learn's transform() starts."
+        "UMAP laid out a random sample of 100 of 150 rows; each other row was placed at the "
+        "weighted average of the places of its 10 nearest sampled rows, refined by 30 epochs "
+        "against them, as umap-learn's transform() does."
     )
     # The 50 placed rows must land among their own species, not anywhere.
     assert trustworthiness(X, p.embedding, n_neighbors=5) > 0.95
@@ -410,12 +413,12 @@ def test_umap_progress_moves_through_every_phase(umap_on_a_sample):
     phases = [phase_of(m) for _, m in calls]
     seen = [phase for i, phase in enumerate(phases) if i == 0 or phases[i - 1] != phase]
     assert seen in (
-        ["neighbours", "layout", "place", "done"],
-        ["compile", "neighbours", "layout", "place", "done"],
+        ["neighbours", "layout", "place", "refine", "done"],
+        ["compile", "neighbours", "layout", "place", "refine", "done"],
     )
     fractions = np.array([f for f, _ in calls])
     layout = fractions[[ph == "layout" for ph in phases]]
-    epochs = [m for _, m in calls if "epoch" in m]
+    epochs = [m for _, m in calls if "Laying out" in m and "epoch" in m]
     # Every epoch is reported (the report interval is patched to 0), as a growing fraction.
     assert len(epochs) >= 400 and epochs[-1].endswith("epoch 500 of 500…")
     assert len(np.unique(layout)) >= 400
@@ -423,6 +426,12 @@ def test_umap_progress_moves_through_every_phase(umap_on_a_sample):
     start = "Placing the other 50 rows by their nearest sampled rows"
     batches = [f"{start}: {i} done…" for i in (0, 10, 20, 30, 40)]
     assert placing == [*batches, "Placed the other 50 rows."]
+    refining = [m for _, m in calls if phase_of(m) == "refine"]
+    assert refining[-2:] == [
+        "Refining the places of the other 50 rows: epoch 30 of 30…",
+        "Refined the places of the other 50 rows.",
+    ]
+    assert len(refining) >= 30
     # No phase is one jump: the bar never leaps by more than a fifth.
     assert np.diff(fractions).max() < 0.2
 
@@ -488,7 +497,27 @@ def stop_when(calls: list[tuple[float, str]], words: str) -> Callable[[], bool]:
     return lambda: any(words in m for _, m in calls)
 
 
-@pytest.mark.parametrize("words", ["nearest neighbours", "epoch", "Placing the other"])
+def test_refining_moves_only_the_placed_rows(iris_std, monkeypatch):
+    X, _ = iris_std
+    kwargs = dict(n_neighbors=10, max_umap_rows=100)
+    refined = project(X, "umap", **kwargs).embedding
+    monkeypatch.setattr(projection, "_REFINE_EPOCHS", 0)
+    calls, progress = record_progress()
+    placed = project(X, "umap", progress=progress, **kwargs)
+    assert not any(phase_of(m) == "refine" for _, m in calls)
+    assert "refined" not in placed.notes[0]
+    fit_rows = np.random.default_rng(42).choice(150, size=100, replace=False)
+    rest = np.setdiff1d(np.arange(150), fit_rows)
+    np.testing.assert_array_equal(refined[fit_rows], placed.embedding[fit_rows])
+    moved = np.linalg.norm(refined[rest] - placed.embedding[rest], axis=1)
+    assert np.all(moved > 0)
+    # A short polish, not a new picture: each row moves less than the picture's width / 10.
+    assert moved.max() < np.ptp(refined, axis=0).max() / 10
+
+
+@pytest.mark.parametrize(
+    "words", ["nearest neighbours", "epoch", "Placing the other", "Refining the places"]
+)
 def test_cancel_stops_in_each_phase(iris_std, monkeypatch, words):
     X, _ = iris_std
     monkeypatch.setattr(projection, "_PLACE_BATCH", 10)
@@ -573,7 +602,7 @@ def test_placed_rows_land_among_their_neighbours():
     # A copy of fitted row 7, a point very near row 3, the first group's mean, the second's.
     queries = np.vstack([X_fit[7], X_fit[3] + 1e-6, X_fit[:15].mean(axis=0), X_fit[15:].mean(0)])
     distances, neighbours = index.query(queries, 8)
-    placed = _place(fitted, distances, neighbours)
+    placed, _ = _place(fitted, distances, neighbours)
     np.testing.assert_array_equal(placed[0], fitted[7])
     first, second = fitted[:15], fitted[15:]
     for row, group in [(1, first), (2, first), (3, second)]:
@@ -583,7 +612,7 @@ def test_placed_rows_land_among_their_neighbours():
     # A weighted mean, nearer neighbours weighing more: not the plain mean of the eight.
     assert not np.allclose(placed[1], fitted[neighbours[1]].mean(axis=0))
     # Rows are placed one by one: the same row gives the same place in any batch.
-    np.testing.assert_array_equal(_place(fitted, distances[1:2], neighbours[1:2]), placed[1:2])
+    np.testing.assert_array_equal(_place(fitted, distances[1:2], neighbours[1:2])[0], placed[1:2])
 
 
 def test_held_out_duplicates_land_on_their_fitted_twins(iris_std):
