@@ -15,9 +15,8 @@ from pages.ui.state import Pending, cached_for_fit, prepared_and_projection, pro
 from pages.ui.widgets import autoplay, downloads, live_fit, m_step_panel, settings_widgets
 
 st.markdown(
-    "##### Watch EM fit a Gaussian mixture, one iteration at a time\n"
-    "Change any setting: the fit and its animation are redone at once. Your own table goes "
-    "on the **Data** page."
+    "**Watch EM fit a Gaussian mixture, one iteration at a time.** Change any setting: the "
+    "fit and its animation are redone at once. Your own table goes on the **Data** page."
 )
 ready = prepared_and_projection()
 if isinstance(ready, Pending):

@@ -80,6 +80,7 @@ def test_every_change_is_fitted_the_first_time(app):
         no_errors(app)
         assert fitted(app).covariance_type == cov
         assert app.button_group(key="fit_covariance_type").value == cov
+    app.toggle(key="more_settings").set_value(True).run()
     for iterations in (7, 9):
         app.number_input(key="fit_tol").set_value(0.0).run()
         app.number_input(key="fit_max_iter").set_value(iterations).run()
@@ -89,6 +90,9 @@ def test_every_change_is_fitted_the_first_time(app):
     for init in ("kmeans", "random"):
         app.button_group(key="fit_init_params").set_value(init).run()
         assert fitted(app).init_params == init
+    app.toggle(key="more_settings").set_value(False).run()
+    # Hidden settings keep their values: the fit after hiding them is the same fit.
+    assert fitted(app).max_iter == 9 and fitted(app).tol == 0.0
     assert fitted(app).n_components == 5  # nothing earlier was undone
 
 
@@ -118,6 +122,7 @@ def test_an_expensive_fit_waits_for_one_press(app):
 
 def test_a_failed_fit_keeps_the_previous_one(app):
     before = app.session_state.fit
+    app.toggle(key="more_settings").set_value(True).run()
     app.number_input(key="fit_reg_covar").set_value(0.0).run()
     app.button_group(key="fit_init_params").set_value("random").run()
     no_errors(app)

@@ -182,7 +182,7 @@ def test_landing_page_plays_by_itself_with_play_in_view(app_page):
     # Nobody pressed Play: the animation starts once by itself.
     page.wait_for_function(
         "() => !document.querySelector('.st-key-animation .slider-group > .slider-label')"
-        ".textContent.endsWith(' 0')",
+        ".textContent.startsWith('iteration 0 ')",
         timeout=20_000,
     )
     assert_clean(page)
@@ -201,7 +201,8 @@ def test_every_change_is_taken_the_first_time(app_page):
         assert f"{cov} covariance" in fitted_line(page)
         # The expander opened before the fit is still open after it.
         assert page.locator(".st-key-x_mstep details").get_attribute("open") is not None
-    page.get_by_text("More settings").click()
+    page.get_by_text("More: tolerance").click()
+    settle(page)
     set_number(page, "fit_tol", 0)
     for iterations in (7, 9):
         set_number(page, "fit_max_iter", iterations)

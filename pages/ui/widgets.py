@@ -33,18 +33,26 @@ INIT_HELP = {
     "k-means++": "scikit-learn's k-means++ seeds, each component one point: frame 0 shows "
     "covariances of reg_covar (invisible ellipses) and weights of 1/n.",
     "random": "random responsibilities for every row: all means start near the centre.",
-    "random_from_data": "K random rows, each component one point (like k-means++).",
+    "random_from_data": "random rows: scikit-learn's random_from_data, K random rows, each "
+    "component one point (like k-means++).",
 }
 
 
-def choice(label: str, options: dict[str, str], key: str, *, container=st, help=None):
+#: Short names for the starts, so that all five fit on a phone's line.
+INIT_LABELS = {"random_from_data": "random rows"}
+
+
+def choice(label: str, options: dict[str, str], key: str, *, container=st, help=None, wrap=False):
     """A one-click horizontal choice over ``options`` (value -> shown text), keyed.
 
-    The value lives in ``st.session_state[key]``, seeded by the caller.
+    The value lives in ``st.session_state[key]``, seeded by the caller. ``wrap``: pills that
+    wrap onto a second line on a narrow screen instead of one segmented bar cut at its edge.
     """
-    return container.segmented_control(
+    control = container.pills if wrap else container.segmented_control
+    return control(
         label,
         list(options),
+        width="stretch" if wrap else "content",
         format_func=options.get,
         key=key,
         required=True,
@@ -73,9 +81,10 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
         st.session_state[keys["init_params"]] = methods[0]
     # A wrapping row, not st.columns: columns stack one per line on a phone, and the settings
     # alone would then fill the screen; here K and the iterations share a line at 390 px.
-    top = st.container(horizontal=True, gap="medium")
-    top.number_input("Components K", 1, k_max, key=keys["n_components"], width=150)
-    top.number_input("Max iterations", 1, MAX_ITERATIONS, key=keys["max_iter"], width=150)
+    box = st.expander("EM settings", expanded=True, key="settings_box")
+    top = box.container(horizontal=True, gap="medium")
+    top.number_input("Components K", 1, k_max, key=keys["n_components"], width=130)
+    top.number_input("Max iterations", 1, MAX_ITERATIONS, key=keys["max_iter"], width=130)
     choice(
         "Covariance",
         {c: c for c in COVARIANCE_TYPES},
@@ -86,13 +95,16 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
     )
     choice(
         "Initialisation",
-        {m: m for m in methods},
+        {m: INIT_LABELS.get(m, m) for m in methods},
         keys["init_params"],
         container=top,
+        wrap=True,
         help=" \n".join(f"**{m}**: {INIT_HELP.get(m, '')}" for m in methods),
     )
-    with st.expander("More settings: tolerance, seed, reg_covar, restarts", key="more_settings"):
-        more = st.container(horizontal=True, gap="medium")
+    # A toggle, not a nested expander (Streamlit allows none inside the settings box).
+    st.session_state.setdefault("more_settings", False)
+    if top.toggle("More: tolerance, seed, reg_covar, restarts", key="more_settings"):
+        more = box.container(horizontal=True, gap="medium")
         more.number_input(
             "Tolerance (0 = run every iteration)",
             0.0,
@@ -107,6 +119,12 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
             "reg_covar", 0.0, 1.0, format="%.0e", step=1e-6, key=keys["reg_covar"], width=150
         )
         more.number_input("Restarts", 1, MAX_RESTARTS, key=keys["n_init"], width=150)
+    else:
+        box.caption(
+            f"tolerance {st.session_state[keys['tol']]:g} · seed "
+            f"{st.session_state[keys['random_state']]} · reg_covar "
+            f"{st.session_state[keys['reg_covar']]:g} · restarts {st.session_state[keys['n_init']]}"
+        )
     state = st.session_state
     settings = FitSettings(
         int(state[keys["n_components"]]),
@@ -284,14 +302,21 @@ _PAGE_SCRIPT = """<script>
 (function () {
   if (window.__emGuards) return;
   window.__emGuards = true;
+  // plotly.js keeps stepping an animation whose chart was taken off the page or replaced by
+  // a new fit's, and throws ("bad container"): pause it first, whenever the person is about to
+  // navigate, switch the view or change a setting (every change refits and redraws).
+  const TRIGGERS = "header a, [data-testid=stSidebarNav] a, .st-key-fit_show, "
+    + "[data-testid=stPageLink] a, .st-key-settings_box";
+  function pause(event) {
+    if (!event.target.closest || !event.target.closest(TRIGGERS)) return;
+    const buttons = document.querySelectorAll(".st-key-animation .updatemenu-button");
+    if (buttons.length > 1) buttons[1].dispatchEvent(new MouseEvent("click", {bubbles: true}));
+  }
+  document.addEventListener("pointerdown", pause, true);
+  document.addEventListener("keydown", pause, true);
   document.addEventListener("click", function (event) {
-    const nav = event.target.closest("header a, [data-testid=stSidebarNav] a");
-    const leaving = nav || event.target.closest(".st-key-fit_show, [data-testid=stPageLink] a");
-    // plotly.js keeps stepping an animation whose chart was taken off the page and throws
-    // ("bad container"): pause it before the chart goes.
-    const pause = document.querySelectorAll(".st-key-animation .updatemenu-button")[1];
-    if (leaving && pause) pause.dispatchEvent(new MouseEvent("click", {bubbles: true}));
     // On a phone the navigation lives in a sidebar that Streamlit leaves open over the page.
+    const nav = event.target.closest("header a, [data-testid=stSidebarNav] a");
     if (nav && window.innerWidth < 768) {
       setTimeout(function () {
         const close = document.querySelector("[data-testid=stSidebarCollapseButton] button");
