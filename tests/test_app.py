@@ -287,3 +287,19 @@ def test_model_selection_sweeps_and_hands_over_to_fit(app):
     fit = app.session_state.fit
     assert fit.settings.n_components == 4 and fit.settings.n_init == 2
     assert app.number_input(key="fit_n_components").value == 4
+
+
+def test_model_selection_on_penguins_is_sound_and_not_at_the_edge(app):
+    app.switch_page("pages/data.py").run()
+    app.selectbox(key="sample_name").set_value("penguins").run()
+    app.switch_page("pages/selection.py").run()
+    by_label(app.button, "Run the sweep").click().run()
+    no_errors(app)
+    result = app.session_state.sweep_result[1]
+    best = result.best("bic")
+    assert not best["degenerate"] and 1 < best["n_components"] < 8
+    assert not result.best_at_edge("bic")
+    table = app.dataframe[0].value
+    assert {"Degenerate", "Why degenerate", "BIC"} <= set(table.columns)
+    # Degenerate cells are listed, never chosen.
+    assert "K = " in next(m.value for m in app.markdown if m.value.startswith("Best by BIC"))
