@@ -303,3 +303,40 @@ def test_model_selection_on_penguins_is_sound_and_not_at_the_edge(app):
     assert {"Degenerate", "Why degenerate", "BIC"} <= set(table.columns)
     # Degenerate cells are listed, never chosen.
     assert "K = " in next(m.value for m in app.markdown if m.value.startswith("Best by BIC"))
+
+
+def test_penguins_with_defaults_fits_the_three_species(app):
+    from sklearn.metrics import adjusted_rand_score
+
+    app.switch_page("pages/data.py").run()
+    app.selectbox(key="sample_name").set_value("penguins").run()
+    assert "year" not in app.session_state.preparation.columns
+    app.switch_page("pages/fit.py").run()
+    no_errors(app)
+    fit = app.session_state.fit
+    assert fit.settings.n_components == 3 and not fit.degeneracy
+    assert fit.convergence == "yes"
+    ari = adjusted_rand_score(fit.view.true_labels, fit.labels)
+    assert ari >= 0.9, ari
+
+
+def test_tied_with_the_default_start_finds_the_four_blobs(app):
+    from sklearn.metrics import adjusted_rand_score
+
+    app.button_group(key="fit_covariance_type").set_value("tied").run()
+    no_errors(app)
+    fit = app.session_state.fit
+    assert fit.settings.covariance_type == "tied" and fit.settings.init_params == "wide"
+    assert adjusted_rand_score(fit.view.true_labels, fit.labels) >= 0.95
+    assert not fit.degeneracy
+
+
+def test_a_forced_collapse_is_flagged_not_just_converged(app):
+    app.button_group(key="fit_init_params").set_value("k-means++").run()
+    app.button_group(key="fit_covariance_type").set_value("tied").run()
+    no_errors(app)
+    fit = app.session_state.fit
+    assert fit.degeneracy, "scikit-learn's one-point start with tied collapses on the blobs"
+    metric = next(m for m in app.metric if m.label == "converged")
+    assert metric.value != "yes" and "degenerate" in metric.value
+    assert any("coincide" in w.value or "one Gaussian" in w.value for w in app.warning)

@@ -385,3 +385,17 @@ def test_report_html_has_a_title_the_settings_and_three_figures_with_plotly_once
     assert json.loads(fit_json(result, result.view.feature_names, "penguins"))["data"] == (
         "penguins"
     )
+
+
+def test_preview_legend_names_the_known_classes_not_components():
+    from gmm_core.dashboard.data import prepare
+    from gmm_core.dashboard.fit_views import preview_figure
+    from gmm_core.dashboard.projection import project
+    from gmm_core.dashboard.samples import load_sample
+
+    table, _ = load_sample("penguins")
+    columns = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    prepared = prepare(table, columns, label_column="species")
+    fig = preview_figure(prepared, project(prepared.X, "pca"))
+    names = {t.name for t in fig.data if t.mode == "markers"}
+    assert names == {"Adelie", "Chinstrap", "Gentoo"}

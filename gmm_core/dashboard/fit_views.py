@@ -29,12 +29,20 @@ def preview_figure(prepared: PreparedData, projection: Projection) -> go.Figure:
         names, codes = np.unique(prepared.labels.astype(str), return_inverse=True)
     drawn = stratified_sample(codes, max_points=5000)
     title = "The data" + ("" if names is None else f", coloured by {len(names)} known classes")
-    return figures.clusters_figure(
+    fig = figures.clusters_figure(
         projection.embedding[drawn],
         codes[drawn],
         axis_titles=projection.axis_titles,
         title=title,
     )
+    # These are the data's own classes (or just rows), not fitted components: say so.
+    for trace in fig.data:
+        if trace.name and trace.name.startswith("component "):
+            code = int(trace.name.split()[-1])
+            trace.name = "rows" if names is None else str(names[code])
+    if names is None:
+        fig.update_layout(showlegend=False)
+    return fig
 
 
 #: Significant digits of the numbers in the parameter tables and the M-step panel.
