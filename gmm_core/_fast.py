@@ -1,10 +1,11 @@
 """The fused E-step pass compiled with numba: score, normalise and accumulate in one sweep.
 
-:func:`accumulate` returns what :func:`gmm_core.em.accumulate_statistics` returns (the numpy
-code there is the reference) without ever holding an n x K array: a pass allocates the partial
-sums of at most :data:`MAX_BLOCKS` blocks and, per running block, a few tile-sized scratch
-arrays (tens of kB). :mod:`gmm_core.em` imports this module on first use only, so importing
-:mod:`gmm_core` never imports numba.
+:func:`accumulate` returns what the reference engine :func:`gmm_core.engines.numpy.accumulate`
+returns without ever holding an n x K array: a pass allocates the partial sums of at most
+:data:`MAX_BLOCKS` blocks and, per running block, a few tile-sized scratch arrays (tens of kB).
+It is the work of the 'numba' engine (:mod:`gmm_core.engines.numba`), which imports this
+module on first use only, so importing :mod:`gmm_core` never imports numba. This module
+imports only :mod:`gmm_core.params` and :mod:`gmm_core.engines.base` of the package.
 
 Layout of the work
 ------------------
@@ -74,7 +75,7 @@ from numba import njit, parallel_chunksize, prange, types
 from numba.extending import intrinsic, overload
 from scipy.linalg import blas
 
-from .em import LOG_2PI, SufficientStatistics, chunk_rows
+from .engines.base import LOG_2PI, SufficientStatistics, chunk_rows
 from .params import MixtureParams, log_det_cholesky
 
 #: Rows per tile: the tile's temporaries ((K + a few) x TILE numbers) stay in L1/L2.
@@ -614,7 +615,7 @@ def _to_statistics(
 def accumulate(
     X: np.ndarray, params: MixtureParams, *, chunk_size: int | None = None
 ) -> SufficientStatistics:
-    """The fused pass of :func:`gmm_core.em.accumulate_statistics`, compiled.
+    """The fused E-step pass, compiled (the 'numba' engine's ``accumulate``).
 
     Parameters
     ----------

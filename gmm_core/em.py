@@ -10,6 +10,10 @@ The statistics are centred on the component means used in the E-step (``centers`
 E-step computes ``x - mean_k`` anyway, and accumulating around a point close to the new mean
 avoids the cancellation of the textbook ``E[x x^T] - mean mean^T`` formula.
 
+The pass itself is an *engine*'s work (:mod:`gmm_core.engines`: the NumPy reference, the
+compiled numba kernels); this module holds what is common to all of them: the M-step, the
+loop, and the record of a fit.
+
 The arithmetic follows scikit-learn's ``GaussianMixture`` (``nk = sum(resp) + 10 eps``,
 ``reg_covar`` on the diagonal, weights normalised after the M-step) so that, from the same
 starting point, both produce the same iterates to rounding error.
@@ -18,286 +22,46 @@ starting point, both produce the same iterates to rounding error.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .params import MixtureParams, check_resolved, log_det_cholesky
+from .engines import accumulate_statistics, engine_names, resolve_engine
+from .engines.base import CHUNK_ELEMENTS, LOG_2PI, SufficientStatistics, chunk_rows
+from .engines.numpy import (
+    e_step,
+    estimate_weighted_log_prob,
+    statistics_from_responsibilities,
+)
+from .params import MixtureParams, check_resolved
 
-LOG_2PI = math.log(2.0 * math.pi)
-
-#: Rows per chunk are chosen so that a chunk's n x K temporaries hold about this many numbers.
-CHUNK_ELEMENTS = 1 << 18
+__all__ = [
+    "ASCENT_SLACK",
+    "CHUNK_ELEMENTS",
+    "EMPTY_COMPONENT_MASS",
+    "ENGINES",
+    "LOG_2PI",
+    "FitHistory",
+    "Snapshot",
+    "SufficientStatistics",
+    "accumulate_statistics",
+    "chunk_rows",
+    "e_step",
+    "em_iterations",
+    "estimate_weighted_log_prob",
+    "likelihood_drops",
+    "m_step",
+    "resolve_engine",
+    "statistics_from_responsibilities",
+]
 
 #: A component whose total responsibility (effective number of points) falls below this is
 #: reported as empty in the history: it no longer explains even one data point.
 EMPTY_COMPONENT_MASS = 1.0
 
-
-def chunk_rows(n_samples: int, n_components: int, n_features: int) -> int:
-    """Number of rows per chunk so that a chunk's temporaries stay around 2 MB."""
-    per_row = n_components * max(1, n_features)
-    return int(min(n_samples, max(256, CHUNK_ELEMENTS // per_row)))
-
-
-@dataclass(frozen=True, eq=False)
-class SufficientStatistics:
-    """Responsibility-weighted sums over rows, centred on the E-step's component means.
-
-    Attributes
-    ----------
-    resp_sum : ndarray of shape (n_components,)
-        ``N_k = sum_i r_ik``.
-    first : ndarray of shape (n_components, n_features)
-        ``sum_i r_ik (x_i - c_k)``.
-    second : ndarray
-        ``sum_i r_ik (x_i - c_k)(x_i - c_k)^T`` of shape (n_components, d, d) for 'full'
-        and 'tied', the diagonal of it, shape (n_components, d), for 'diag' and 'spherical'.
-    centers : ndarray of shape (n_components, n_features)
-        The ``c_k`` (the means of the parameters the E-step used).
-    log_likelihood_sum : float
-        ``sum_i log p(x_i)`` under the E-step's parameters.
-    n_samples : int
-        Number of rows summed.
-    """
-
-    resp_sum: np.ndarray
-    first: np.ndarray
-    second: np.ndarray
-    centers: np.ndarray
-    log_likelihood_sum: float
-    n_samples: int
-
-    def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
-        if not np.array_equal(self.centers, other.centers):
-            raise ValueError("Statistics accumulated around different centres cannot be added.")
-        return SufficientStatistics(
-            self.resp_sum + other.resp_sum,
-            self.first + other.first,
-            self.second + other.second,
-            self.centers,
-            self.log_likelihood_sum + other.log_likelihood_sum,
-            self.n_samples + other.n_samples,
-        )
-
-    @property
-    def mean_log_likelihood(self) -> float:
-        """Mean per-sample log-likelihood (what scikit-learn calls the lower bound)."""
-        return self.log_likelihood_sum / self.n_samples
-
-
-def _mahalanobis_sq(diff: np.ndarray, params: MixtureParams, k: int) -> np.ndarray:
-    """Squared Mahalanobis distances of ``diff = X - mean_k`` rows, shape (m,)."""
-    chol = params.precisions_cholesky
-    ct = params.covariance_type
-    if ct == "full":
-        y = diff @ chol[k]
-    elif ct == "tied":
-        y = diff @ chol
-    elif ct == "diag":
-        y = diff * chol[k]
-    else:
-        return np.einsum("ij,ij->i", diff, diff) * chol[k] ** 2
-    return np.einsum("ij,ij->i", y, y)
-
-
-def estimate_weighted_log_prob(X: np.ndarray, params: MixtureParams) -> np.ndarray:
-    """``log weight_k + log N(x_i | mean_k, cov_k)`` for every row and component.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    params : MixtureParams
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_components)
-    """
-    n, d = X.shape
-    k_count = params.n_components
-    log_det = np.broadcast_to(
-        log_det_cholesky(params.precisions_cholesky, params.covariance_type, d), (k_count,)
-    )
-    with np.errstate(divide="ignore"):
-        # A weight of exactly zero (possible only in a user-given start) gives -inf: that
-        # component then explains no point, which is the right answer.
-        log_weights = np.log(params.weights)
-    out = np.empty((n, k_count), dtype=X.dtype)
-    for k in range(k_count):
-        maha = _mahalanobis_sq(X - params.means[k], params, k)
-        out[:, k] = -0.5 * (d * LOG_2PI + maha) + log_det[k] + log_weights[k]
-    return out
-
-
-def _log_normalise(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise log-sum-exp and log responsibilities, stable for large negative values."""
-    top = weighted.max(axis=1, keepdims=True)
-    # A row whose every component is -inf (only if its squared distance overflows for every
-    # component) gets log p = -inf instead of NaN from -inf - -inf in the maximum; its log
-    # responsibilities are still NaN, as there is no way to share such a row.
-    top[~np.isfinite(top)] = 0.0
-    log_norm = np.log(np.exp(weighted - top).sum(axis=1)) + top[:, 0]
-    return log_norm, weighted - log_norm[:, None]
-
-
-def e_step(X: np.ndarray, params: MixtureParams) -> tuple[np.ndarray, np.ndarray]:
-    """E-step in log space.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    params : MixtureParams
-
-    Returns
-    -------
-    log_prob_norm : ndarray of shape (n_samples,)
-        ``log p(x_i)`` under the mixture.
-    log_resp : ndarray of shape (n_samples, n_components)
-        Log responsibilities; ``exp(log_resp)`` sums to one over components.
-    """
-    return _log_normalise(estimate_weighted_log_prob(X, params))
-
-
-def statistics_from_responsibilities(
-    X: np.ndarray, resp: np.ndarray, centers: np.ndarray, *, full_second: bool
-) -> SufficientStatistics:
-    """Sufficient statistics of rows ``X`` with given responsibilities.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    resp : ndarray of shape (n_samples, n_components)
-    centers : ndarray of shape (n_components, n_features)
-    full_second : bool
-        Accumulate full d x d second moments ('full', 'tied') or only their diagonal.
-
-    Returns
-    -------
-    SufficientStatistics
-        With ``log_likelihood_sum`` set to 0 (no likelihood is involved).
-    """
-    k_count, d = centers.shape
-    first = np.empty((k_count, d), dtype=X.dtype)
-    second = np.empty((k_count, d, d) if full_second else (k_count, d), dtype=X.dtype)
-    for k in range(k_count):
-        diff = X - centers[k]
-        weighted = diff * resp[:, k : k + 1]
-        first[k] = weighted.sum(axis=0)
-        second[k] = weighted.T @ diff if full_second else np.einsum("ij,ij->j", weighted, diff)
-    return SufficientStatistics(resp.sum(axis=0), first, second, centers, 0.0, X.shape[0])
-
-
-#: Engines of :func:`accumulate_statistics`.
-ENGINES: tuple[str, ...] = ("auto", "numba", "numpy")
-
-#: ``engine="auto"`` takes the compiled engine when the passes planned (one for
-#: :func:`accumulate_statistics`, ``max_iter + 1`` for :func:`em_iterations`) hold at least this
-#: much work in all (``passes * n_samples * n_components * n_features``). The numpy pass costs
-#: about 30 ns per unit of work (2 cores), so below this the whole numpy run takes about 0.25 s,
-#: what importing numba and loading the kernels from their on-disk cache costs once per process:
-#: small fits (the app's samples, the tests) never pay for numba, and 100 iterations on 20,000
-#: rows (1 s in numpy) do not wait for it. Set it to 0 to always use numba when it is installed.
-AUTO_NUMBA_MIN_WORK = 1 << 23
-
-_numba_installed: bool | None = None
-
-
-def _numba_is_installed() -> bool:
-    global _numba_installed
-    if _numba_installed is None:
-        import importlib.util
-
-        _numba_installed = importlib.util.find_spec("numba") is not None
-    return _numba_installed
-
-
-def resolve_engine(X: np.ndarray, params: MixtureParams, engine: str, passes: int = 1) -> str:
-    """The engine that ``engine`` means for ``passes`` E-step passes over ``X``.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    params : MixtureParams
-    engine : {'auto', 'numba', 'numpy'}
-    passes : int, default 1
-        How many passes the caller plans (an upper bound: EM may stop earlier).
-
-    Returns
-    -------
-    {'numba', 'numpy'}
-        'auto' resolves to 'numba' when numba is installed, ``X`` is float64 or float32 and
-        the planned work reaches :data:`AUTO_NUMBA_MIN_WORK`.
-    """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
-    if engine != "auto":
-        return engine
-    work = passes * X.shape[0] * params.n_components * params.n_features
-    big = X.dtype in (np.float64, np.float32) and work >= AUTO_NUMBA_MIN_WORK
-    return "numba" if big and _numba_is_installed() else "numpy"
-
-
-def accumulate_statistics(
-    X: np.ndarray,
-    params: MixtureParams,
-    *,
-    chunk_size: int | None = None,
-    engine: str = "auto",
-) -> SufficientStatistics:
-    """One fused E-step pass: score, normalise, and accumulate statistics chunk by chunk.
-
-    Never holds more than one chunk's responsibilities in memory.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    params : MixtureParams
-        The current parameters; their means become the statistics' centres.
-    chunk_size : int, optional
-        Rows per chunk; by default about 2 MB of temporaries (:func:`chunk_rows`). For the
-        numba engine, rows per block of the parallel partition (chosen from the sizes by
-        default).
-    engine : {'auto', 'numba', 'numpy'}, default 'auto'
-        'numpy' is the reference implementation below (:func:`_accumulate_numpy`); 'numba'
-        the compiled kernels of :mod:`gmm_core._fast` (imported on first use, so that
-        importing :mod:`gmm_core` does not import numba); 'auto' takes numba when it is
-        installed and the pass is big enough (:data:`AUTO_NUMBA_MIN_WORK`).
-
-    Returns
-    -------
-    SufficientStatistics
-        In the dtype of ``X``; the two engines agree to rounding error (about 1e-15 relative
-        for float64).
-    """
-    if resolve_engine(X, params, engine) == "numba":
-        from . import _fast
-
-        return _fast.accumulate(X, params, chunk_size=chunk_size)
-    return _accumulate_numpy(X, params, chunk_size=chunk_size)
-
-
-def _accumulate_numpy(
-    X: np.ndarray, params: MixtureParams, *, chunk_size: int | None = None
-) -> SufficientStatistics:
-    """The reference pass of :func:`accumulate_statistics`, in numpy, chunk by chunk."""
-    n, d = X.shape
-    step = chunk_size or chunk_rows(n, params.n_components, d)
-    full_second = params.covariance_type in ("full", "tied")
-    total: SufficientStatistics | None = None
-    for start in range(0, n, step):
-        chunk = X[start : start + step]
-        log_norm, log_resp = e_step(chunk, params)
-        part = statistics_from_responsibilities(
-            chunk, np.exp(log_resp), params.means, full_second=full_second
-        )
-        part = SufficientStatistics(
-            part.resp_sum, part.first, part.second, part.centers, float(log_norm.sum()), len(chunk)
-        )
-        total = part if total is None else total + part
-    assert total is not None  # n >= 1 is checked by every caller
-    return total
+#: What ``engine=`` accepts: 'auto' and every engine of :mod:`gmm_core.engines`.
+ENGINES: tuple[str, ...] = ("auto", *engine_names())
 
 
 def m_step(
@@ -438,9 +202,10 @@ def em_iterations(
         ``L(-1)``: the last lower bound of a previous fit when warm-starting.
     chunk_size : int, optional
         Rows per chunk of the E-step pass.
-    engine : {'auto', 'numba', 'numpy'}, default 'auto'
-        See :func:`accumulate_statistics`; 'auto' decides once for the run, on the work of
-        ``max_iter + 1`` passes.
+    engine : str, default 'auto'
+        An engine of :mod:`gmm_core.engines` ('numpy', 'numba'), or 'auto', which decides
+        once for the whole run, on the work of ``max_iter + 1`` passes
+        (:func:`gmm_core.engines.resolve_engine`).
 
     Yields
     ------

@@ -22,6 +22,7 @@ from .em import (
     estimate_weighted_log_prob,
     likelihood_drops,
 )
+from .engines import check_engine, resolve_engine
 from .init import INIT_METHODS, initial_params
 from .params import COVARIANCE_TYPES, MixtureParams, covariance_shape
 
@@ -81,6 +82,15 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     verbose_interval : int, default 10
     chunk_size : int, optional
         Rows per chunk of the E-step pass (memory bound); chosen automatically by default.
+    engine : {'auto', 'numpy', 'numba'}, default 'auto'
+        Which engine runs the E-step passes (:mod:`gmm_core.engines`): 'numpy' the
+        reference, 'numba' the compiled kernels (``fit`` raises
+        :class:`~gmm_core.engines.EngineUnavailableError` when numba cannot be imported),
+        'auto' decides once per EM run from the planned work (``max_iter + 1`` passes):
+        numba for large fits, numpy for small ones, which never import numba. If numba is
+        missing, 'auto' uses numpy and warns once per process
+        (:class:`~gmm_core.engines.CompiledEngineMissingWarning`). The engines agree to
+        rounding error.
 
     Attributes
     ----------
@@ -95,6 +105,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Mean log-likelihood at the start of the last iteration (scikit-learn's definition).
     lower_bounds_ : list of float
         ``lower_bounds_[j] == history_[j].log_likelihood`` for ``j < n_iter_``.
+    engine_ : str
+        The engine the EM runs used ('numpy' or 'numba'; what 'auto' resolved to).
     history_ : FitHistory
         ``history_[0]`` is the starting point, ``history_[j]`` the parameters after the j-th
         M-step; ``len(history_) == n_iter_ + 1``. ``history_.runs`` holds every restart.
@@ -152,6 +164,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         verbose: int = 0,
         verbose_interval: int = 10,
         chunk_size: int | None = None,
+        engine: str = "auto",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -168,6 +181,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.engine = engine
 
     # ------------------------------------------------------------------ validation
     def _validated_settings(self, X: np.ndarray) -> dict:
@@ -191,6 +205,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         _check_int("verbose_interval", self.verbose_interval, 1)
         if self.chunk_size is not None:
             _check_int("chunk_size", self.chunk_size, 1)
+        check_engine(self.engine)
         if n < k:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {k}, "
@@ -311,6 +326,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             else:
                 start = self.history_[-1].params
                 previous = self.lower_bound_
+            # 'auto' decides once per run (so, with the same sizes, once per fit), on the work
+            # of every pass the run may make.
+            engine = resolve_engine(X, start, self.engine, passes=settings["max_iter"] + 1)
             snapshots = []
             for snap in em_iterations(
                 X,
@@ -320,6 +338,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 max_iter=settings["max_iter"],
                 previous_log_likelihood=previous,
                 chunk_size=self.chunk_size,
+                engine=engine,
             ):
                 snapshots.append(snap)
                 self._report(run, snap)
@@ -338,6 +357,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             tuple(runs), best_run, self.covariance_type, X.shape[0], tuple(notes)
         )
         self._set_params_from(best[-1].params)
+        self.engine_ = engine
         self.converged_ = best[-1].converged
         self.n_iter_ = len(best) - 1
         self.lower_bounds_ = [s.log_likelihood for s in best[:-1]]
@@ -430,7 +450,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
     def _total_log_likelihood(self, X) -> tuple[float, int]:
         X = self._check_X(X)
-        stats = accumulate_statistics(X, self._current_params(), chunk_size=self.chunk_size)
+        stats = accumulate_statistics(
+            X, self._current_params(), chunk_size=self.chunk_size, engine=self.engine
+        )
         return stats.log_likelihood_sum, X.shape[0]
 
     def bic(self, X) -> float:

@@ -19,17 +19,10 @@ from gmm_core import (
     GaussianMixtureEM,
     _fast,
 )
-from gmm_core import em as em_module
-from gmm_core.em import accumulate_statistics, em_iterations, m_step, resolve_engine
+from gmm_core.em import accumulate_statistics, em_iterations, m_step
 from gmm_core.params import MixtureParams, covariance_shape
 
 RTOL = 1e-8
-
-
-@pytest.fixture
-def numba_always(monkeypatch):
-    """engine='auto' (what the estimator uses) takes numba whatever the size."""
-    monkeypatch.setattr(em_module, "AUTO_NUMBA_MIN_WORK", 0)
 
 
 def mixture_data(n, d, k, seed, offset=0.0):
@@ -132,14 +125,17 @@ def test_result_does_not_depend_on_thread_count():
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("d", [2, 4])
-def test_same_start_path_matches_sklearn(numba_always, covariance_type, d):
+def test_same_start_path_matches_sklearn(covariance_type, d):
     X = mixture_data(6000, d, 4, seed=d)
     start = starting_point(X, 4, covariance_type, seed=1)
     n_steps = 25
-    ours = GaussianMixtureEM(4, covariance_type=covariance_type, max_iter=n_steps, tol=0, **start)
+    ours = GaussianMixtureEM(
+        4, covariance_type=covariance_type, max_iter=n_steps, tol=0, engine="numba", **start
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours.fit(X)
+    assert ours.engine_ == "numba"
     theirs = sklearn_iterates(X, 4, covariance_type, start, n_steps, 1e-6)
     for j, (w, m, c, lower_bound) in enumerate(theirs, start=1):
         snap = ours.history_[j]
@@ -169,14 +165,18 @@ def test_blas_formulation_statistics(blas_from_12_features, covariance_type, dty
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
-def test_blas_formulation_path_matches_sklearn(
-    numba_always, blas_from_12_features, covariance_type
-):
+def test_blas_formulation_path_matches_sklearn(blas_from_12_features, covariance_type):
     X = mixture_data(3000, 14, 3, seed=5)
     start = starting_point(X, 3, covariance_type, seed=2)
     n_steps = 10
     ours = GaussianMixtureEM(
-        3, covariance_type=covariance_type, max_iter=n_steps, tol=0, chunk_size=700, **start
+        3,
+        covariance_type=covariance_type,
+        max_iter=n_steps,
+        tol=0,
+        chunk_size=700,
+        engine="numba",
+        **start,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -190,7 +190,7 @@ def test_blas_formulation_path_matches_sklearn(
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_engine_numpy_and_auto_give_the_same_fit(numba_always, covariance_type):
+def test_engine_numpy_and_numba_give_the_same_fit(covariance_type):
     X = mixture_data(4000, 3, 4, seed=11)
     start = GaussianMixtureEM(4, covariance_type=covariance_type, random_state=0, max_iter=0)
     with warnings.catch_warnings():
@@ -198,9 +198,9 @@ def test_engine_numpy_and_auto_give_the_same_fit(numba_always, covariance_type):
         params = start.fit(X).history_[0].params
     runs = {
         engine: list(em_iterations(X, params, tol=1e-6, max_iter=200, engine=engine))
-        for engine in ("numpy", "auto")
+        for engine in ("numpy", "numba")
     }
-    ref, fast = runs["numpy"], runs["auto"]
+    ref, fast = runs["numpy"], runs["numba"]
     assert len(ref) == len(fast)
     assert ref[-1].converged and fast[-1].converged
     for a, b in zip(fast, ref, strict=True):
@@ -243,20 +243,14 @@ def _cast(params, dtype):
     )
 
 
-def test_float32_fit_keeps_float32_and_tracks_float64(numba_always):
+def test_float32_fit_keeps_float32_and_tracks_float64():
     X = mixture_data(20_000, 2, 3, seed=4)
-    a = GaussianMixtureEM(3, random_state=0, tol=1e-6).fit(X)
-    b = GaussianMixtureEM(3, random_state=0, tol=1e-6).fit(X.astype(np.float32))
+    a = GaussianMixtureEM(3, random_state=0, tol=1e-6, engine="numba").fit(X)
+    b = GaussianMixtureEM(3, random_state=0, tol=1e-6, engine="numba").fit(X.astype(np.float32))
+    assert b.engine_ == "numba"
     assert b.means_.dtype == np.float32 and b.covariances_.dtype == np.float32
     assert relative_difference(b.means_, a.means_) < 1e-4
     assert relative_difference(b.covariances_, a.covariances_) < 1e-4
-
-
-def test_invalid_engine():
-    X = mixture_data(50, 2, 2, seed=0)
-    params = random_params(X, 2, "full", seed=0)
-    with pytest.raises(ValueError, match="engine"):
-        accumulate_statistics(X, params, engine="cuda")
 
 
 def test_importing_gmm_core_does_not_import_numba():
@@ -276,16 +270,3 @@ def _repo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[1]
-
-
-def test_auto_engine_weighs_the_whole_run():
-    """'auto' takes numba when the run's planned passes are worth loading it, not per pass."""
-    X = mixture_data(20_000, 2, 8, seed=0)
-    params = random_params(X, 8, "full", seed=0)
-    # 100 iterations on 20,000 rows: 1 s in numpy, so numba; a single pass: numpy.
-    assert resolve_engine(X, params, "auto", passes=101) == "numba"
-    assert resolve_engine(X, params, "auto") == "numpy"
-    small = mixture_data(600, 2, 4, seed=0)  # the app's default sample
-    assert resolve_engine(small, random_params(small, 4, "full", seed=0), "auto", 101) == "numpy"
-    assert resolve_engine(X.astype(np.float16), params, "auto", passes=101) == "numpy"
-    assert resolve_engine(small, params, "numba") == "numba"

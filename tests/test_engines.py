@@ -1,0 +1,216 @@
+"""The engine seam: the registry, the estimator's engine= parameter, numba missing, imports.
+
+Every engine is checked against the reference on the same statistics; the numba kernels have
+their own, deeper tests in test_fast.py.
+"""
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import relative_difference
+from sklearn.exceptions import ConvergenceWarning
+
+from gmm_core import COVARIANCE_TYPES, GaussianMixtureEM, engines
+from gmm_core.engines import base
+from gmm_core.params import MixtureParams, covariance_shape
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mixture(n=3000, d=3, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(k, d))
+    return centres[rng.integers(0, k, n)] + rng.normal(size=(n, d))
+
+
+def some_params(X, k, covariance_type, seed=0):
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    shape = covariance_shape(covariance_type, k, d)
+    if covariance_type in ("full", "tied"):
+        a = rng.normal(scale=0.3, size=(k, d, d)) + np.eye(d)
+        cov = (a @ a.transpose(0, 2, 1))[: shape[0] if covariance_type == "full" else 1]
+        cov = cov.reshape(shape)
+    else:
+        cov = rng.uniform(0.5, 3.0, size=shape)
+    return MixtureParams.from_covariances(
+        rng.dirichlet(np.full(k, 3.0)), X[rng.choice(n, k, replace=False)], cov, covariance_type
+    )
+
+
+def test_the_registry_finds_every_engine_module():
+    modules = sorted(
+        p.stem
+        for p in (ROOT / "gmm_core" / "engines").glob("*.py")
+        if not p.stem.startswith("_") and p.stem != "base"
+    )
+    assert engines.engine_names() == tuple(modules)
+    assert {"numpy", "numba"} <= set(modules)
+    for name in engines.engine_names():
+        module = engines.get_engine(name)
+        # The contract of gmm_core.engines.base, by name.
+        for attribute in ("accumulate", "unavailable", "wants", "AUTO_PRIORITY", "SUMMARY"):
+            assert hasattr(module, attribute), (name, attribute)
+
+
+@pytest.mark.parametrize("name", engines.engine_names())
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_every_engine_returns_the_reference_statistics(name, covariance_type):
+    X = mixture()
+    params = some_params(X, 4, covariance_type)
+    got = engines.get_engine(name).accumulate(X, params, chunk_size=700)
+    ref = engines.get_engine("numpy").accumulate(X, params)
+    assert isinstance(got, base.SufficientStatistics)
+    assert got.n_samples == len(X) and got.second.shape == ref.second.shape
+    for field in ("resp_sum", "first", "second"):
+        assert relative_difference(getattr(got, field), getattr(ref, field)) < 1e-10, field
+    assert got.log_likelihood_sum == pytest.approx(ref.log_likelihood_sum, rel=1e-12)
+    np.testing.assert_array_equal(got.centers, params.means)
+
+
+def test_unknown_engine_is_a_value_error_naming_the_choices():
+    X = mixture(50)
+    with pytest.raises(ValueError, match="'auto', 'numba', 'numpy'"):
+        engines.accumulate_statistics(X, some_params(X, 2, "full"), engine="cuda")
+
+
+def test_engine_is_a_constructor_parameter_validated_in_fit():
+    model = GaussianMixtureEM(2, engine="cuda")  # stored unchanged, not checked yet
+    assert model.get_params()["engine"] == "cuda"
+    with pytest.raises(ValueError, match="engine must be one of"):
+        model.fit(mixture(100))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_the_estimator_runs_the_engine_it_is_given(engine):
+    X = mixture(2000, 2, 3)
+    model = GaussianMixtureEM(3, random_state=0, engine=engine).fit(X)
+    assert model.engine_ == engine
+    reference = GaussianMixtureEM(3, random_state=0, engine="numpy").fit(X)
+    assert model.n_iter_ == reference.n_iter_
+    assert relative_difference(model.means_, reference.means_) < 1e-10
+    assert model.score(X) == pytest.approx(reference.score(X), rel=1e-12)
+
+
+def test_auto_decides_once_per_run_from_the_planned_work():
+    X = mixture(20_000, 2, 8)
+    params = some_params(X, 8, "full")
+    # 100 iterations on 20,000 rows, K = 8: worth the compiled engine; one pass is not.
+    assert engines.resolve_engine(X, params, "auto", passes=101) == "numba"
+    assert engines.resolve_engine(X, params, "auto") == "numpy"
+    small = mixture(600, 2, 4)  # the app's default sample
+    assert engines.resolve_engine(small, some_params(small, 4, "full"), "auto", 101) == "numpy"
+    assert engines.resolve_engine(X.astype(np.float16), params, "auto", passes=101) == "numpy"
+    assert engines.resolve_engine(small, params, "numba") == "numba"
+    # The estimator's decision: a long run on the large data, none on the small.
+    assert GaussianMixtureEM(8, random_state=0, max_iter=100).fit(X).engine_ == "numba"
+    with pytest.warns(ConvergenceWarning):  # one iteration never converges
+        short = GaussianMixtureEM(8, random_state=0, max_iter=1).fit(X)
+    assert short.engine_ == "numpy"
+
+
+def _run_without_numba(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter in which numba cannot be imported."""
+    prelude = "import sys\nsys.modules['numba'] = None  # 'import numba' raises ImportError\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_without_numba_auto_warns_once_and_numba_is_a_clear_error():
+    result = _run_without_numba(
+        """
+        import warnings
+        import numpy as np
+        from gmm_core import GaussianMixtureEM
+        from gmm_core.engines import CompiledEngineMissingWarning, EngineUnavailableError
+
+        rng = np.random.default_rng(0)
+        X = np.concatenate([rng.normal(size=(10_000, 2)), rng.normal(size=(10_000, 2)) + 6])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            small = GaussianMixtureEM(2, random_state=0).fit(X[:300])
+            assert not caught, "a small fit never wants numba, so nothing is missing"
+            first = GaussianMixtureEM(8, random_state=0, max_iter=100).fit(X)
+            second = GaussianMixtureEM(8, random_state=1, max_iter=100).fit(X)
+        missing = [w for w in caught if issubclass(w.category, CompiledEngineMissingWarning)]
+        assert len(missing) == 1, [str(w.message) for w in caught]
+        assert "numba" in str(missing[0].message) and "NumPy" in str(missing[0].message)
+        assert first.engine_ == second.engine_ == small.engine_ == "numpy"
+        try:
+            GaussianMixtureEM(2, engine="numba").fit(X[:300])
+        except EngineUnavailableError as err:
+            assert isinstance(err, ImportError)
+            assert "engine='numba' cannot run" in str(err) and "numba" in str(err)
+            print("OK")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "OK"
+
+
+def _library_import_graph() -> dict[str, set[str]]:
+    """Module -> the gmm_core modules it imports (anywhere in it), from the library's source."""
+    package = ROOT / "gmm_core"
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if "dashboard" in parts:
+            continue
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        is_package = parts[-1] == "__init__"
+        here = module if is_package else module.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base_parts = here.split(".")
+                    base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                    origin = ".".join(base_parts + ([node.module] if node.module else []))
+                else:
+                    origin = node.module or ""
+                if origin.startswith("gmm_core"):
+                    for alias in node.names:  # `from . import _fast` names a module
+                        candidate = f"{origin}.{alias.name}"
+                        if (ROOT / Path(*candidate.split("."))).with_suffix(".py").exists():
+                            targets.add(candidate)
+                        else:
+                            targets.add(origin)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith("gmm_core")}
+        graph[module] = targets - {module}
+    return graph
+
+
+def test_the_library_has_no_import_cycle():
+    graph = _library_import_graph()
+    assert "gmm_core._fast" in graph and "gmm_core.em" in graph
+    # em and the compiled kernels used to import each other; now both sit on engines.base.
+    assert "gmm_core.em" not in graph["gmm_core._fast"]
+    # A module naming its own ancestor package is no cycle (Python initialises the package
+    # first, and the package imports the module): leave those edges out.
+    edges = {m: {t for t in targets if not m.startswith(t + ".")} for m, targets in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
