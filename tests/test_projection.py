@@ -343,8 +343,10 @@ def umap_on_a_sample(iris_std):
     X, _ = iris_std
     calls, progress = record_progress()
     with pytest.MonkeyPatch.context() as mp:
-        # 50 placed rows in batches of 10, and every epoch reported, so each phase shows steps.
+        # 50 placed and refined rows in batches of 10, and every epoch reported, so each phase
+        # shows its steps.
         mp.setattr(projection, "_PLACE_BATCH", 10)
+        mp.setattr(projection, "_REFINE_BATCH", 10)
         mp.setattr(projection, "_EPOCH_REPORT_SECONDS", 0.0)
         p = project(X, "umap", n_neighbors=10, max_umap_rows=100, progress=progress)
     return p, calls
@@ -426,12 +428,13 @@ def test_umap_progress_moves_through_every_phase(umap_on_a_sample):
     start = "Placing the other 50 rows by their nearest sampled rows"
     batches = [f"{start}: {i} done…" for i in (0, 10, 20, 30, 40)]
     assert placing == [*batches, "Placed the other 50 rows."]
+    # 30 epochs for each of the 5 batches, counted as one run of 150.
     refining = [m for _, m in calls if phase_of(m) == "refine"]
     assert refining[-2:] == [
-        "Refining the places of the other 50 rows: epoch 30 of 30…",
+        "Refining the places of the other 50 rows: epoch 150 of 150…",
         "Refined the places of the other 50 rows.",
     ]
-    assert len(refining) >= 30
+    assert len(refining) >= 150
     # No phase is one jump: the bar never leaps by more than a fifth.
     assert np.diff(fractions).max() < 0.2
 
@@ -501,6 +504,9 @@ def test_refining_moves_only_the_placed_rows(iris_std, monkeypatch):
     X, _ = iris_std
     kwargs = dict(n_neighbors=10, max_umap_rows=100)
     refined = project(X, "umap", **kwargs).embedding
+    # Each placed row moves by its own edges alone: batches change nothing.
+    monkeypatch.setattr(projection, "_REFINE_BATCH", 7)
+    np.testing.assert_allclose(project(X, "umap", **kwargs).embedding, refined, atol=1e-5)
     monkeypatch.setattr(projection, "_REFINE_EPOCHS", 0)
     calls, progress = record_progress()
     placed = project(X, "umap", progress=progress, **kwargs)

@@ -37,6 +37,10 @@ N_NEIGHBORS_RANGE: tuple[int, int] = (2, 200)
 # Rows placed per step: one progress report and one should_stop check each, and bounded memory
 # for the (rows, n_neighbors) distance arrays.
 _PLACE_BATCH = 10_000
+# Rows refined per call of umap-learn's numba layout epoch, which holds the GIL throughout: one
+# epoch over 2,000 placed rows takes ~3 ms (10,000: ~15 ms, and several times that when the cores
+# are shared), so the app's other threads are never held up for long.
+_REFINE_BATCH = 2_000
 # The layout reports its epochs at most this often (through umap-learn's tqdm bar).
 _EPOCH_REPORT_SECONDS = 0.1
 # umap-learn's constants for the smooth k-NN distances (umap_.py).
@@ -800,6 +804,11 @@ def _refine(
 ) -> np.ndarray:
     """umap-learn's ``transform()`` epochs: move placed rows, keep the fitted ones still.
 
+    Only the placed rows move, each pulled by its own edges to fitted rows and pushed from
+    random fitted rows, so batches of rows can be refined one after the other with the same
+    result as all at once. Batches of ``_REFINE_BATCH`` rows keep each numba call short: it
+    holds the GIL throughout (an epoch over 95,000 rows holds it for ~0.13 s, stalling the app's
+    other threads).
     Exact duplicates of fitted rows are not moved.
 
     Parameters
@@ -810,6 +819,8 @@ def _refine(
         Positions of the fitted rows, which do not move.
     neighbours, weights : ndarray of shape (m, k)
         Each new row's nearest fitted rows and their membership strengths.
+    on_epoch : callable ``(done, total)`` or None
+        Called after epochs, counted over all batches.
 
     Returns
     -------
@@ -817,35 +828,48 @@ def _refine(
     """
     m, k = neighbours.shape
     n_epochs = _REFINE_EPOCHS
-    head = np.repeat(np.arange(m, dtype=np.int32), k)
-    tail = neighbours.ravel().astype(np.int32)
-    strength = weights.ravel()
-    # As transform() does: edges too weak to be sampled once in n_epochs are dropped.
-    keep = strength >= strength.max() / n_epochs
     a, b = umap_.umap_.find_ab_params(1.0, min_dist)
     rng_state = (
         np.random.RandomState(random_state)
         .randint(np.iinfo(np.int32).min, np.iinfo(np.int32).max, 3)
         .astype(np.int64)
     )
-    refined = umap_.layouts.optimize_layout_euclidean(
-        placed.astype(np.float32),
-        fitted.astype(np.float32),
-        head[keep],
-        tail[keep],
-        n_epochs,
-        len(fitted),
-        umap_.umap_.make_epochs_per_sample(strength[keep], n_epochs),
-        a,
-        b,
-        rng_state,
-        1.0,
-        1.0 / 4.0,  # transform() starts at a quarter of the fit's learning rate
-        5,
-        False,
-        tqdm_kwds=_epoch_hook(umap_, on_epoch),
-    )
-    refined = np.asarray(refined, dtype=np.float64)
+    tail_embedding = fitted.astype(np.float32)
+    strongest = float(weights.max())
+    batches = range(0, m, _REFINE_BATCH)
+    refined = np.empty((m, 2))
+    for number, start in enumerate(batches):
+        rows = slice(start, start + _REFINE_BATCH)
+        strength = weights[rows].ravel()
+        # As transform() does: edges too weak to be sampled once in n_epochs are dropped, and
+        # an edge is sampled in proportion to its strength (make_epochs_per_sample, with the
+        # strongest edge of all rows rather than of the batch).
+        keep = strength >= strongest / n_epochs
+        head = np.repeat(np.arange(len(strength) // k, dtype=np.int32), k)[keep]
+        tail = neighbours[rows].ravel().astype(np.int32)[keep]
+        epochs_per_sample = strongest / strength[keep].astype(np.float64)
+
+        def batch_epoch(done: int, total: int, number: int = number) -> None:
+            if on_epoch is not None:
+                on_epoch(number * n_epochs + done, len(batches) * n_epochs)
+
+        refined[rows] = umap_.layouts.optimize_layout_euclidean(
+            placed[rows].astype(np.float32),
+            tail_embedding,
+            head,
+            tail,
+            n_epochs,
+            len(fitted),
+            epochs_per_sample,
+            a,
+            b,
+            rng_state,
+            1.0,
+            1.0 / 4.0,  # transform() starts at a quarter of the fit's learning rate
+            5,
+            False,
+            tqdm_kwds=_epoch_hook(umap_, batch_epoch if on_epoch is not None else None),
+        )
     # A row equal to a fitted row stays on it (transform() would let the epochs move it).
     exact = weights[:, 0] >= 1.0
     refined[exact] = placed[exact]
