@@ -242,8 +242,20 @@ def _start_arguments(start: MixtureParams) -> tuple[dict, float]:
 
 
 def _quiet_fit(estimator, X: np.ndarray) -> None:
+    """Fit without a ``ConvergenceWarning``: runs with tol=0, and single steps, never converge.
+
+    Ours is told not to warn, which is safe in threads. scikit-learn's ``GaussianMixture`` has
+    no such switch (and a single step from a warm start cannot "converge" whatever its tol),
+    so its fit alone runs under ``warnings.catch_warnings``. That swaps the process-wide
+    filters, so two threads doing it at once can undo each other's filter: the worst outcome
+    is a ConvergenceWarning printed to the server's log, or one ignored that would have been.
+    """
+    from .model import GaussianMixtureEM
+
+    if isinstance(estimator, GaussianMixtureEM):
+        estimator.fit(X, warn_convergence=False)
+        return
     with warnings.catch_warnings():
-        # Runs with tol=0, and single steps, never "converge": scikit-learn and we warn so.
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(X)
 

@@ -263,7 +263,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         return p
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, *, progress: ProgressCallback | None = None):
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        progress: ProgressCallback | None = None,
+        warn_convergence: bool = True,
+    ):
         """Estimate the parameters with EM.
 
         Parameters
@@ -272,6 +279,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         y : ignored
         progress : callable, optional
             ``progress(run, n_runs, snapshot)`` after every iteration (for progress bars).
+        warn_convergence : bool, default True
+            Emit scikit-learn's ``ConvergenceWarning`` when the kept run did not converge.
+            False leaves it to the caller to read ``converged_``: the way to stay quiet that
+            is safe in threads (``warnings.catch_warnings`` swaps process-wide filters, so
+            concurrent users, such as a server's sessions, undo each other's). It does not
+            silence scikit-learn's own k-means, which warns with ``init_params='kmeans'``
+            when the data have fewer distinct rows than components.
 
         Returns
         -------
@@ -279,10 +293,17 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         """
         # Not fit_predict: the labels would need one more pass that holds n x K
         # responsibilities, the largest allocation of a fit.
-        self._fit(X, progress)
+        self._fit(X, progress, warn_convergence)
         return self
 
-    def fit_predict(self, X, y=None, *, progress: ProgressCallback | None = None) -> np.ndarray:
+    def fit_predict(
+        self,
+        X,
+        y=None,
+        *,
+        progress: ProgressCallback | None = None,
+        warn_convergence: bool = True,
+    ) -> np.ndarray:
         """Estimate the parameters with EM and return the label of each row.
 
         Parameters
@@ -291,15 +312,19 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         y : ignored
         progress : callable, optional
             ``progress(run, n_runs, snapshot)`` after every iteration.
+        warn_convergence : bool, default True
+            As in :meth:`fit`.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X = self._fit(X, progress)
+        X = self._fit(X, progress, warn_convergence)
         return e_step(X, self._params)[1].argmax(axis=1)
 
-    def _fit(self, X, progress: ProgressCallback | None) -> np.ndarray:
+    def _fit(
+        self, X, progress: ProgressCallback | None, warn_convergence: bool = True
+    ) -> np.ndarray:
         """Fit, set the fitted attributes, and return the validated ``X``."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         settings = self._validated_settings(X)
@@ -362,7 +387,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.n_iter_ = len(best) - 1
         self.lower_bounds_ = [s.log_likelihood for s in best[:-1]]
         self.lower_bound_ = best_bound
-        if not self.converged_ and settings["max_iter"] > 0:
+        if warn_convergence and not self.converged_ and settings["max_iter"] > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",

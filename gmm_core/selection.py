@@ -36,13 +36,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
 
 from .compare import match_components
 from .em import FitHistory, Snapshot, e_step
@@ -417,8 +415,9 @@ def sweep(
     random_state=...)``) and does not depend on which other cells were swept.
 
     A fit that fails (a covariance that stops being positive definite, typically from
-    duplicated rows or more components than distinct points) does not stop the sweep: its
-    row keeps the message in ``error`` and NaN criteria. Fits that reach ``max_iter``
+    duplicated rows) does not stop the sweep: its row keeps the message in ``error`` and NaN
+    criteria. A K above the number of distinct rows is not fitted at all and gets such a row
+    (mclust reports those cells as NA too). Fits that reach ``max_iter``
     without converging are kept, with ``converged=False``. Every fitted model is checked for
     degeneracy (:func:`degeneracy_at_end`: a component on the reg_covar floor, vanishing,
     holding fewer points than parameters, or coinciding with another); such cells are
@@ -491,6 +490,7 @@ def sweep(
     _check_number("tol", tol, 0.0, integer=False)
     _check_number("reg_covar", reg_covar, 0.0, integer=False)
 
+    distinct = len(np.unique(X, axis=0))
     rows: list[dict] = []
     models: dict[tuple[str, int], GaussianMixtureEM] = {}
     total = len(types) * int(max_components)
@@ -509,11 +509,15 @@ def sweep(
             )
             row: dict = {"covariance_type": covariance_type, "n_components": k}
             try:
-                with warnings.catch_warnings():
-                    # Non-convergence is a column of the table, not a warning per cell; the
-                    # k-means start also warns when there are fewer distinct points than K.
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(X)
+                if k > distinct:
+                    # Not fitted: K - distinct components would have no row of their own
+                    # (and scikit-learn's k-means start warns so, which no flag can stop).
+                    raise ValueError(
+                        f"The data have only {distinct} distinct rows, fewer than K = {k} "
+                        "components, so some components would share a point or stay empty."
+                    )
+                # Non-convergence is a column of the table, not a warning per cell.
+                model.fit(X, warn_convergence=False)
             except ValueError as exc:
                 # Arguments were checked above, so what is left depends on the data:
                 # degenerate covariances (DegenerateCovarianceError is a ValueError).

@@ -6,14 +6,12 @@ Pages read widgets, call these and draw. Nothing here knows about Streamlit.
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
 
 import numpy as np
 import plotly.graph_objects as go
-from sklearn.exceptions import ConvergenceWarning
 
 from gmm_core import selection
 from gmm_core.em import Snapshot, resolve_engine
@@ -378,11 +376,9 @@ def run_fit(
     began = perf_counter()
     clock = _IterationClock(progress)
     kernels = _compiled_kernels()
-    with warnings.catch_warnings():
-        # What these warnings say is read off the fitted model below instead: recording
-        # warnings swaps a process-wide hook, and Streamlit runs sessions in threads.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        labels = model.fit_predict(view.X, progress=clock)
+    # Non-convergence is read off the fitted model below, not caught as a warning:
+    # warnings.catch_warnings swaps process-wide filters, and Streamlit runs sessions in threads.
+    labels = model.fit_predict(view.X, progress=clock, warn_convergence=False)
     seconds = perf_counter() - began
     history = model.history_
     engine = resolve_engine(view.X, history[0].params, "auto", passes=settings.max_iter + 1)
