@@ -103,7 +103,8 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
     )
     # A toggle, not a nested expander (Streamlit allows none inside the settings box).
     st.session_state.setdefault("more_settings", False)
-    if top.toggle("More: tolerance, seed, reg_covar, restarts", key="more_settings"):
+    second = box.container(horizontal=True, gap="medium", vertical_alignment="center")
+    if second.toggle("More: tolerance, seed, reg_covar, restarts", key="more_settings"):
         more = box.container(horizontal=True, gap="medium")
         more.number_input(
             "Tolerance (0 = run every iteration)",
@@ -120,7 +121,7 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
         )
         more.number_input("Restarts", 1, MAX_RESTARTS, key=keys["n_init"], width=150)
     else:
-        box.caption(
+        second.caption(
             f"tolerance {st.session_state[keys['tol']]:g} · seed "
             f"{st.session_state[keys['random_state']]} · reg_covar "
             f"{st.session_state[keys['reg_covar']]:g} · restarts {st.session_state[keys['n_init']]}"
@@ -309,6 +310,7 @@ _PAGE_SCRIPT = """<script>
     + "[data-testid=stPageLink] a, .st-key-settings_box";
   function pause(event) {
     if (!event.target.closest || !event.target.closest(TRIGGERS)) return;
+    if (event.target.closest("summary")) return;  // folding the settings box changes nothing
     const buttons = document.querySelectorAll(".st-key-animation .updatemenu-button");
     if (buttons.length > 1) buttons[1].dispatchEvent(new MouseEvent("click", {bubbles: true}));
   }
