@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -14,7 +14,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .em import (
+    KEEP_HISTORY,
     FitHistory,
+    RunTrace,
     Snapshot,
     accumulate_statistics,
     e_step,
@@ -82,6 +84,15 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     verbose_interval : int, default 10
     chunk_size : int, optional
         Rows per chunk of the E-step pass (memory bound); chosen automatically by default.
+    keep_history : {'all', 'best'}, default 'all'
+        What ``history_`` keeps. 'all': every snapshot of every restart. 'best': the compact
+        form, for servers and long fits (:meth:`FitHistory.compact`): the kept run's
+        snapshots without stored Cholesky factors (derived from the covariances when read),
+        and every other restart as its start, its final snapshot and its log-likelihood
+        trace. Its memory is about ``8 (max_iter + 1) (K + K d + c)`` bytes for the kept run
+        (``c`` numbers per covariance model: ``K d^2`` for 'full') plus two snapshots and a
+        trace per restart, however many restarts, and the fit itself never holds more than
+        two runs' worth. Fitted values are identical either way.
     engine : {'auto', 'numpy', 'numba'}, default 'auto'
         Which engine runs the E-step passes (:mod:`gmm_core.engines`): 'numpy' the
         reference, 'numba' the compiled kernels (``fit`` raises
@@ -164,6 +175,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         verbose: int = 0,
         verbose_interval: int = 10,
         chunk_size: int | None = None,
+        keep_history: str = "all",
         engine: str = "auto",
     ):
         self.n_components = n_components
@@ -181,6 +193,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.keep_history = keep_history
         self.engine = engine
 
     # ------------------------------------------------------------------ validation
@@ -205,6 +218,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         _check_int("verbose_interval", self.verbose_interval, 1)
         if self.chunk_size is not None:
             _check_int("chunk_size", self.chunk_size, 1)
+        if self.keep_history not in KEEP_HISTORY:
+            raise ValueError(
+                f"keep_history must be one of {', '.join(map(repr, KEEP_HISTORY))}; "
+                f"got {self.keep_history!r}."
+            )
         check_engine(self.engine)
         if n < k:
             raise ValueError(
@@ -331,7 +349,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = settings["n_init"] if do_init else 1
         random_state = check_random_state(self.random_state)
-        runs: list[tuple[Snapshot, ...]] = []
+        compact = self.keep_history == "best"
+        runs: list[Sequence[Snapshot]] = []
         best_run, best_bound = 0, -np.inf
 
         for run in range(n_init):
@@ -354,32 +373,27 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             # 'auto' decides once per run (so, with the same sizes, once per fit), on the work
             # of every pass the run may make.
             engine = resolve_engine(X, start, self.engine, passes=settings["max_iter"] + 1)
-            snapshots = []
-            for snap in em_iterations(
-                X,
-                start,
-                reg_covar=settings["reg_covar"],
-                tol=settings["tol"],
-                max_iter=settings["max_iter"],
-                previous_log_likelihood=previous,
-                chunk_size=self.chunk_size,
-                engine=engine,
-            ):
-                snapshots.append(snap)
-                self._report(run, snap)
-                if progress is not None:
-                    progress(run, n_init, snap)
-            runs.append(tuple(snapshots))
+            snapshots = self._run(X, start, previous, settings, engine, run, n_init, progress)
             # scikit-learn ranks restarts by the lower bound computed in the last iteration,
             # i.e. the log-likelihood of the parameters *before* the final M-step.
             bound = snapshots[-2].log_likelihood if len(snapshots) > 1 else -np.inf
             if settings["max_iter"] == 0 or bound > best_bound or best_bound == -np.inf:
+                if compact and runs:
+                    runs[best_run] = RunTrace(runs[best_run])  # superseded: its trace is enough
                 best_run, best_bound = run, bound
+                runs.append(snapshots)
+            else:
+                runs.append(RunTrace(snapshots) if compact else snapshots)
 
         best = runs[best_run]
         notes = self._history_notes(best, settings["reg_covar"])
         self.history_ = FitHistory(
-            tuple(runs), best_run, self.covariance_type, X.shape[0], tuple(notes)
+            tuple(runs),
+            best_run,
+            self.covariance_type,
+            X.shape[0],
+            tuple(notes),
+            keep=self.keep_history,
         )
         self._set_params_from(best[-1].params)
         self.engine_ = engine
@@ -395,6 +409,40 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         return X
+
+    def _run(
+        self,
+        X: np.ndarray,
+        start: MixtureParams,
+        previous: float,
+        settings: dict,
+        engine: str,
+        run: int,
+        n_init: int,
+        progress: ProgressCallback | None,
+    ) -> tuple[Snapshot, ...]:
+        """One EM run from ``start``: its snapshots, reported as they come."""
+        compact = self.keep_history == "best"
+        snapshots: list[Snapshot] = []
+        for snap in em_iterations(
+            X,
+            start,
+            reg_covar=settings["reg_covar"],
+            tol=settings["tol"],
+            max_iter=settings["max_iter"],
+            previous_log_likelihood=previous,
+            chunk_size=self.chunk_size,
+            engine=engine,
+        ):
+            if compact and len(snapshots) > 1:
+                # The previous M-step's parameters are history now: their Cholesky factors
+                # can be derived again (the start's and the last snapshot's are kept).
+                snapshots[-1] = snapshots[-1].without_cholesky()
+            snapshots.append(snap)
+            self._report(run, snap)
+            if progress is not None:
+                progress(run, n_init, snap)
+        return tuple(snapshots)
 
     @staticmethod
     def _history_notes(best: tuple[Snapshot, ...], reg_covar: float) -> list[str]:

@@ -16,7 +16,7 @@ Mahalanobis term is ``||(x - mean) @ U||^2`` and ``log det(precision) / 2 = sum(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import linalg
@@ -203,7 +203,7 @@ def log_det_cholesky(precisions_cholesky: np.ndarray, covariance_type: str, n_fe
     return n_features * np.log(precisions_cholesky)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class MixtureParams:
     """The parameters of a Gaussian mixture at one moment of a fit.
 
@@ -213,16 +213,60 @@ class MixtureParams:
     means : ndarray of shape (n_components, n_features)
     covariances : ndarray
         Shape given by :func:`covariance_shape`.
-    precisions_cholesky : ndarray
-        Same shape as ``covariances``.
+    precisions_cholesky : ndarray or None
+        Same shape as ``covariances``. None: derived from ``covariances`` whenever it is
+        read (not stored), as :meth:`without_cholesky` makes a recorded snapshot.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
     """
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
-    precisions_cholesky: np.ndarray
+    _precisions_cholesky: np.ndarray | None = field(repr=False)
     covariance_type: str
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        means: np.ndarray,
+        covariances: np.ndarray,
+        precisions_cholesky: np.ndarray | None,
+        covariance_type: str,
+    ):
+        set_field = object.__setattr__  # frozen: fields are set once, here
+        set_field(self, "weights", weights)
+        set_field(self, "means", means)
+        set_field(self, "covariances", covariances)
+        set_field(self, "_precisions_cholesky", precisions_cholesky)
+        set_field(self, "covariance_type", covariance_type)
+
+    @property
+    def precisions_cholesky(self) -> np.ndarray:
+        """Cholesky factors of the precisions, same shape as ``covariances``.
+
+        Stored, or (after :meth:`without_cholesky`) computed from ``covariances`` on every
+        read, exactly as :meth:`from_covariances` computed them.
+        """
+        if self._precisions_cholesky is None:
+            return precision_cholesky_from_covariances(self.covariances, self.covariance_type)
+        return self._precisions_cholesky
+
+    def without_cholesky(self) -> MixtureParams:
+        """These parameters without stored Cholesky factors (derived again when read).
+
+        Half the memory of a 'full' or 'tied' mixture, for parameters that are kept but rarely
+        evaluated (a fit's recorded iterations). Only for parameters whose factors were
+        computed from their covariances (:meth:`from_covariances`, as every M-step does):
+        then the derived factors are the stored ones bit for bit. A start given as precisions
+        (:meth:`from_precisions`) keeps its factors.
+        """
+        return MixtureParams(self.weights, self.means, self.covariances, None, self.covariance_type)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays held (the Cholesky factors only when stored)."""
+        arrays = (self.weights, self.means, self.covariances, self._precisions_cholesky)
+        return sum(a.nbytes for a in arrays if a is not None)
 
     @classmethod
     def from_covariances(

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .compare import match_components
-from .em import FitHistory, Snapshot, e_step
+from .em import FitHistory, RunTrace, Snapshot, e_step
 from .init import INIT_METHODS
 from .model import GaussianMixtureEM
 from .params import COVARIANCE_TYPES, MixtureParams, check_covariance_type
@@ -849,6 +849,12 @@ def _snapshots_of(
 ) -> tuple[Sequence[Snapshot], int | None]:
     if isinstance(history, FitHistory):
         snapshots = history.snapshots if run is None else history.runs[run]
+        if isinstance(snapshots, RunTrace):
+            raise ValueError(
+                f"Restart {run} was kept as its log-likelihood trace only (a compact history, "
+                "keep_history='best'): its parameters per iteration are gone. Fit with "
+                "keep_history='all' to inspect every restart."
+            )
         return snapshots, history.n_samples
     if run is not None:
         raise ValueError("run can only be chosen when history is a FitHistory.")
