@@ -25,11 +25,11 @@ EVE    :math:`\\lambda D A_k D^T`           1 + K (d - 1) + r   iterative (MM)
 VVE    :math:`\\lambda_k D A_k D^T`         K d + r             iterative (MM)
 EEV    :math:`\\lambda D_k A D_k^T`         d + K r             closed form
 VEV    :math:`\\lambda_k D_k A D_k^T`       K + d - 1 + K r     iterative (mclust's)
-EVV    :math:`\\lambda D_k A_k D_k^T`       1 + K (d d' - 1)    closed form
+EVV    :math:`\\lambda D_k A_k D_k^T`       1 + K (q - 1)       closed form
 VVV    :math:`\\lambda_k D_k A_k D_k^T`     K d (d + 1) / 2     closed form
 =====  =================================  ==================  =======================
 
-with r = d (d - 1) / 2 (the numbers of an orthogonal matrix) and d d' = d (d + 1) / 2.
+with r = d (d - 1) / 2 (the numbers of an orthogonal matrix) and q = d (d + 1) / 2.
 scikit-learn's four covariance types are four of these: ``spherical`` = VII, ``diag`` =
 VVI, ``tied`` = EEE, ``full`` = VVV (:data:`SKLEARN_ALIASES`).
 
@@ -66,6 +66,13 @@ One departure is offered, not imposed: mclust's VVE orientation update leaves th
 :math:`1/\\lambda_k`), so its fixed point is not the conditional maximiser of the likelihood
 when the volumes differ. ``m_step("VVE", ..., exact=True)`` weighs them in; the default
 reproduces mclust.
+
+Using it from an EM loop: an engine's pass gives statistics centred on the E-step's means;
+:func:`scatter_from_centered` turns them into ``N, means, scatter``; ``M_STEPS[model](N,
+means, scatter, n, start=previous)`` gives the next parameters (pass the previous
+:class:`MStep` as ``start`` for VEI, VEV, EVE and VVE, as :func:`fit_mclust_model` does); a
+:class:`SingularCovarianceError` is mclust's NA. The M-steps need full (K, d, d) scatter
+matrices, also for the diagonal models.
 
 References
 ----------
