@@ -17,7 +17,8 @@
 #          inner iterations of the iterative models;
 #   me:    EM from that z, me(modelName, X, z) with emControl() defaults: loglik, BIC (mclust's
 #          sign, 2 loglik - npar log n), npar, iterations, pro, mean, sigma, return code.
-# It also records Mclust(X, G = 1:5)'s BIC table, which is built from the same starts.
+# It also records Mclust(X, G = 1:5)'s BIC table, which is built from the same starts, and
+# me()'s VVE log-likelihood after each iteration (G = 2..5).
 #
 # Numbers are written with sprintf("%.17g"), which round-trips IEEE doubles exactly; NA and
 # non-finite values are written as null. Matrices are written row by row: mean as G rows of
@@ -137,6 +138,18 @@ one_dataset <- function(name, X) {
       )
     }
   }
+  # me()'s log-likelihood after 1, 2, ... iterations for VVE (itmax[1] = k): mclust's VVE
+  # M-step is not a maximiser, and this path shows whether its EM ever loses likelihood.
+  vve_path <- list()
+  for (G in Gs[Gs > 1]) {
+    z <- unmap(as.integer(hclass(hcp, G)), groups = seq_len(G))
+    total <- abs(attr(me(modelName = "VVE", data = X, z = z, warn = FALSE), "info")[1])
+    path <- vapply(seq_len(total), function(k) {
+      ctrl <- emControl(itmax = c(k, .Machine$integer.max))
+      as.double(me(modelName = "VVE", data = X, z = z, control = ctrl, warn = FALSE)$loglik)
+    }, 0)
+    vve_path[[as.character(G)]] <- json_array(path)
+  }
   mc <- Mclust(X, G = Gs, modelNames = models, verbose = FALSE)
   bic_table <- mc$BIC
   bic_list <- list()
@@ -146,6 +159,7 @@ one_dataset <- function(name, X) {
     hc = list(modelName = mclust.options("hcModelName"), use = mclust.options("hcUse")),
     labels = labels,
     fits = fits,
+    VVE_loglik_path = vve_path,
     Mclust_BIC = bic_list,
     Mclust_best = list(model = mc$modelName, G = as.double(mc$G), bic = as.double(mc$bic))
   )
