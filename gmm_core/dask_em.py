@@ -41,7 +41,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .em import EMPTY_COMPONENT_MASS, FitHistory, Snapshot, m_step
+from .em import EMPTY_COMPONENT_MASS, FitHistory, RunTrace, Snapshot, m_step
 from .engines import get_engine, resolve_engine
 from .engines.base import SufficientStatistics
 from .engines.numpy import e_step, estimate_weighted_log_prob
@@ -405,7 +405,9 @@ def fit_dask(
     sample = X if all(p is not None for p in given) or not do_init else None
     if sample is None:
         sample = init_sample(X, init_sample_size, random_state)
-    runs: list[tuple[Snapshot, ...]] = []
+    # keep_history='best' as GaussianMixtureEM._fit keeps it: superseded restarts as traces.
+    compact = estimator.keep_history == "best"
+    runs: list = []
     best_run, best_bound = 0, -np.inf
     engine = "numpy"
     for run in range(n_init):
@@ -438,21 +440,33 @@ def fit_dask(
             chunk_size=estimator.chunk_size,
             engine=engine,
         ):
+            if compact and len(snapshots) > 1:
+                snapshots[-1] = snapshots[-1].without_cholesky()
             snapshots.append(snap)
             estimator._report(run, snap)
             if progress is not None:
                 progress(run, n_init, snap)
-        runs.append(tuple(snapshots))
+        snapshots = tuple(snapshots)
         # scikit-learn's rule, as in GaussianMixtureEM._fit: the lower bound before the last
         # M-step ranks the restarts.
         bound = snapshots[-2].log_likelihood if len(snapshots) > 1 else -np.inf
         if settings["max_iter"] == 0 or bound > best_bound or best_bound == -np.inf:
+            if compact and runs:
+                runs[best_run] = RunTrace(runs[best_run])
             best_run, best_bound = run, bound
+            runs.append(snapshots)
+        else:
+            runs.append(RunTrace(snapshots) if compact else snapshots)
 
     best = runs[best_run]
     notes = estimator._history_notes(best, settings["reg_covar"])
     estimator.history_ = FitHistory(
-        tuple(runs), best_run, estimator.covariance_type, n, tuple(notes)
+        tuple(runs),
+        best_run,
+        estimator.covariance_type,
+        n,
+        tuple(notes),
+        keep=estimator.keep_history,
     )
     estimator._set_params_from(best[-1].params)
     estimator.engine_ = engine

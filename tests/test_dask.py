@@ -116,6 +116,18 @@ def test_one_row_blocks_and_restarts(overlapping):
     assert [(r, n, s.iteration) for r, n, s in calls] == expected
 
 
+def test_keep_history_best_as_in_memory(overlapping):
+    settings = dict(random_state=1, n_init=3, keep_history="best", tol=1e-6)
+    reference = GaussianMixtureEM(3, **settings).fit(overlapping)
+    model = dask_em.fit_dask(GaussianMixtureEM(3, **settings), da.from_array(overlapping, 90))
+    assert model.history_.keep == "best" and model.history_.best_run == reference.history_.best_run
+    for ours, theirs in zip(model.history_.runs, reference.history_.runs, strict=True):
+        assert type(ours) is type(theirs) and len(ours) == len(theirs)
+        np.testing.assert_allclose(
+            [s.log_likelihood for s in ours], [s.log_likelihood for s in theirs], rtol=1e-12
+        )
+
+
 def test_one_pass_per_iteration_and_one_for_the_start(overlapping):
     X = da.from_array(overlapping, chunks=100)
     with CountComputes() as counter:
@@ -306,7 +318,7 @@ def test_local_cluster_results_bit_identical_with_one_and_two_workers(overlappin
                 # Real TCP on the loopback interface (not the in-process transport).
                 protocol="tcp",
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port, never the default 8787
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
