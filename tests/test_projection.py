@@ -439,6 +439,16 @@ def test_umap_progress_moves_through_every_phase(umap_on_a_sample):
     assert np.diff(fractions).max() < 0.2
 
 
+def test_layout_epochs_are_what_umap_learn_would_run_on_all_rows():
+    # umap-learn runs 500 epochs up to 10,000 rows and 200 above; the sample stands for all.
+    X = np.random.default_rng(3).normal(size=(10_001, 3))
+    calls, progress = record_progress()
+    p = project(X, "umap", max_umap_rows=200, progress=progress)
+    epochs = [m for _, m in calls if m.startswith("Laying out") and "epoch" in m]
+    assert epochs[0] == "Laying out the 200 sampled rows: epoch 0 of 200…"
+    assert p.embedding.shape == (10_001, 2) and np.isfinite(p.embedding).all()
+
+
 def test_compile_phase_is_reported_once_per_process(iris_std, monkeypatch):
     X, _ = iris_std
     # As if no UMAP kernel had been compiled in this process yet.

@@ -18,7 +18,8 @@ the old path fitted 20,000 rows and transformed the rest). :func:`project` now
    and correlation through unit-length rows), and builds umap-learn's fuzzy graph from them in
    numpy (``fuzzy_simplicial_set``'s arithmetic; its numba kernels are not cached on disk);
 2. lays out a random sample of ``max_umap_rows`` (5,000) rows with umap-learn's own spectral
-   start and layout epochs (``simplicial_set_embedding``, 500 epochs as umap-learn chooses);
+   start and layout epochs (``simplicial_set_embedding``), as many as umap-learn would run on
+   all the rows (200 above 10,000 rows, else 500);
 3. places every other row at the membership-weighted mean of its k nearest sampled rows, which
    is how umap-learn's ``transform()`` starts (an exact copy of a sampled row lands on it);
 4. refines those places with ``transform()``'s 30 epochs against the still sample, in batches
@@ -566,7 +567,11 @@ def _umap(
             f"All {n_fit:,} rows of UMAP's random sample are identical, so it has no "
             "neighbourhoods to preserve. Raise max_umap_rows or choose columns that vary."
         )
-    n_epochs = _umap_epochs(n_fit)
+    # As many epochs as umap-learn would run on all n rows: the sample stands in for them, and
+    # on 100,000 rows 200 epochs of the sample kept trustworthiness (0.9905 and 0.9659 on the
+    # digits and blobs of the module docstring, against 0.9906 and 0.9655 with 500) for 2.4 s
+    # less CPU.
+    n_epochs = _umap_epochs(n)
     scale = n_neighbors / 15
     d = X.shape[1]
     seconds = {}
@@ -675,7 +680,7 @@ def _umap(
 
 
 def _umap_epochs(n_rows: int) -> int:
-    """umap-learn's default number of layout epochs (simplicial_set_embedding)."""
+    """umap-learn's default number of layout epochs for ``n_rows`` (simplicial_set_embedding)."""
     return 500 if n_rows <= 10_000 else 200
 
 
