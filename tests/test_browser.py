@@ -366,3 +366,38 @@ def test_model_selection_page(app_page):
     settle(page)
     assert "Fitted: K = 4," in fitted_line(page)
     assert_clean(page)
+
+
+def test_settings_survive_the_paths_people_take(app_page, browser):
+    """Found by using the app: each step here once lost or blanked a setting."""
+    page = app_page
+    # A sample chosen first on the Data page: the Fit widgets show its K, nothing blank.
+    go_to(page, "Data")
+    page.locator(".st-key-sample_name").click()
+    page.get_by_role("option", name="faithful").click()
+    settle(page)
+    go_to(page, "Fit")
+    assert page.locator(".st-key-fit_n_components input").input_value() == "2"
+    assert page.locator(".st-key-fit_max_iter input").input_value() == "100"
+    assert "Fitted: K = 2, full covariance, wide start" in fitted_line(page)
+    # Hidden settings keep their values across another page.
+    page.get_by_text("More: tolerance").click()
+    settle(page)
+    set_number(page, "fit_tol", 0.1)
+    set_number(page, "fit_random_state", 7)
+    go_to(page, "Compare")
+    go_to(page, "Fit")
+    assert "(seed 7)" in fitted_line(page) and "tolerance 0.1," in fitted_line(page)
+    # K = 4 differs from faithful's own K: the link must carry it.
+    set_number(page, "fit_n_components", 4)
+    assert "k=4" in page.url
+    # A page that ends early still writes the link and the summary line.
+    go_to(page, "Model selection")
+    assert "sample=faithful" in page.url and "faithful, 272 rows" in summary_line(page)
+    shared = open_page(browser, page.url)
+    try:
+        go_to(shared, "Fit")
+        assert "Fitted: K = 4," in fitted_line(shared) and "(seed 7)" in fitted_line(shared)
+    finally:
+        shared.context.close()
+    assert_clean(page)

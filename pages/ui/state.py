@@ -357,9 +357,11 @@ def link_params() -> dict[str, str]:
         else:
             out[qname] = "" if value is None else str(value)
     settings: FitSettings = st.session_state.settings
+    # What a link without the parameter opens: the defaults, with a sample's own K.
+    opened = replace(FitSettings(), n_components=suggested_k(dataset) or FitSettings().n_components)
     for field, qname in _SETTINGS_PARAMS.items():
         value = getattr(settings, field)
-        if value != getattr(FitSettings(), field):
+        if value != getattr(opened, field):
             out[qname] = repr(value) if isinstance(value, float) else str(value)
     return out
 
@@ -405,10 +407,14 @@ def seed_widgets(canonical, keys: dict[str, str], adjust: Callable[[str, Any], A
 
 
 def set_settings(settings: FitSettings) -> None:
-    """Make ``settings`` current, widgets included (e.g. a model handed over by selection)."""
+    """Make ``settings`` current, widgets included (e.g. a model handed over by selection).
+
+    The widgets' own values are dropped, so that they start from these settings the next
+    time they are drawn (a value written into a widget's key while it is not drawn is not
+    reliably kept by Streamlit).
+    """
     st.session_state.settings = settings
-    for field, key in SETTINGS_WIDGETS.items():
-        st.session_state[key] = getattr(settings, field)
+    forget_widgets(SETTINGS_WIDGETS)
 
 
 # --- preparing and projecting -----------------------------------------------------------------

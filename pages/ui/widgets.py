@@ -23,7 +23,7 @@ from gmm_core.dashboard.fitting import (
 from gmm_core.dashboard.live import FitCache, estimated_seconds, is_live
 from gmm_core.em import Snapshot
 from gmm_core.params import COVARIANCE_TYPES
-from pages.ui.state import SETTINGS_WIDGETS, seed_widgets, write_link
+from pages.ui.state import SETTINGS_WIDGETS, write_link
 
 #: What each start does, in a sentence (the help of the Initialisation control).
 INIT_HELP = {
@@ -42,11 +42,19 @@ INIT_HELP = {
 INIT_LABELS = {"random_from_data": "random rows"}
 
 
-def choice(label: str, options: dict[str, str], key: str, *, container=st, help=None, wrap=False):
-    """A one-click horizontal choice over ``options`` (value -> shown text), keyed.
-
-    The value lives in ``st.session_state[key]``, seeded by the caller. ``wrap``: pills that
-    wrap onto a second line on a narrow screen instead of one segmented bar cut at its edge.
+def choice(
+    label: str,
+    options: dict[str, str],
+    key: str,
+    current: str,
+    *,
+    container=st,
+    help=None,
+    wrap=False,
+):
+    """A one-click horizontal choice over ``options`` (value -> shown text), keyed, starting
+    at ``current``. ``wrap``: pills that wrap onto a second line on a narrow screen instead
+    of one segmented bar cut at its edge.
     """
     control = container.pills if wrap else container.segmented_control
     return control(
@@ -54,6 +62,7 @@ def choice(label: str, options: dict[str, str], key: str, *, container=st, help=
         list(options),
         width="stretch" if wrap else "content",
         format_func=options.get,
+        default=current,
         key=key,
         required=True,
         help=help,
@@ -63,81 +72,82 @@ def choice(label: str, options: dict[str, str], key: str, *, container=st, help=
 def settings_widgets(n_rows: int | None) -> FitSettings:
     """The EM settings as live, keyed widgets; returns what they show now.
 
-    Every widget has a ``key`` and takes its value from ``st.session_state`` (seeded from the
-    canonical ``st.session_state.settings``), so no change is ever lost, whatever the last fit.
-    ``n_rows`` bounds K (None: not known yet).
+    Every widget has a ``key`` (its identity, whatever the last fit was) and starts from the
+    canonical ``st.session_state.settings``, which it updates; so no change is ever lost, and
+    a widget that was hidden or on another page comes back with the value it had. ``n_rows``
+    bounds K (None: not known yet).
     """
     keys = SETTINGS_WIDGETS
+    now: FitSettings = st.session_state.settings
     # While the data are not ready (a projection still running) K is not bounded by them:
     # clamping to a placeholder row count would overwrite the person's K.
     k_max = MAX_COMPONENTS if n_rows is None else max(1, min(MAX_COMPONENTS, n_rows))
-    seed_widgets(st.session_state.settings, keys)
-    if st.session_state[keys["n_components"]] > k_max:
-        st.session_state[keys["n_components"]] = k_max
     methods = init_module.INIT_METHODS
     if "wide" in methods:
         methods = ("wide", *[m for m in methods if m != "wide"])
-    if st.session_state[keys["init_params"]] not in methods:
-        st.session_state[keys["init_params"]] = methods[0]
     # A wrapping row, not st.columns: columns stack one per line on a phone, and the settings
     # alone would then fill the screen; here K and the iterations share a line at 390 px.
     box = st.expander("EM settings", expanded=True, key="settings_box")
     top = box.container(horizontal=True, gap="medium")
-    top.number_input("Components K", 1, k_max, key=keys["n_components"], width=130)
-    top.number_input("Max iterations", 1, MAX_ITERATIONS, key=keys["max_iter"], width=130)
-    choice(
+    k = top.number_input(
+        "Components K", 1, k_max, min(now.n_components, k_max), key=keys["n_components"], width=130
+    )
+    max_iter = top.number_input(
+        "Max iterations", 1, MAX_ITERATIONS, now.max_iter, key=keys["max_iter"], width=130
+    )
+    cov = choice(
         "Covariance",
         {c: c for c in COVARIANCE_TYPES},
         keys["covariance_type"],
+        now.covariance_type,
         container=top,
         help="full: any ellipse per component · tied: one shared ellipse · diag: axis-aligned "
         "· spherical: circles",
     )
-    choice(
+    init = choice(
         "Initialisation",
         {m: INIT_LABELS.get(m, m) for m in methods},
         keys["init_params"],
+        now.init_params if now.init_params in methods else methods[0],
         container=top,
         wrap=True,
         help=" \n".join(f"**{m}**: {INIT_HELP.get(m, '')}" for m in methods),
     )
+    tol, seed, reg, n_init = now.tol, now.random_state, now.reg_covar, now.n_init
     # A toggle, not a nested expander (Streamlit allows none inside the settings box).
-    st.session_state.setdefault("more_settings", False)
     second = box.container(horizontal=True, gap="medium", vertical_alignment="center")
-    if second.toggle("More: tolerance, seed, reg_covar, restarts", key="more_settings"):
-        more = box.container(horizontal=True, gap="medium")
-        more.number_input(
+    more = second.toggle(
+        "More: tolerance, seed, reg_covar, restarts",
+        st.session_state.get("more_settings_open", False),
+        key="more_settings",
+    )
+    st.session_state.more_settings_open = more
+    if more:
+        row = box.container(horizontal=True, gap="medium")
+        tol = row.number_input(
             "Tolerance (0 = run every iteration)",
             0.0,
             1.0,
+            now.tol,
             format="%.0e",
             step=1e-4,
             key=keys["tol"],
             width=230,
         )
-        more.number_input("Seed", 0, 2**31 - 1, key=keys["random_state"], width=150)
-        more.number_input(
-            "reg_covar", 0.0, 1.0, format="%.0e", step=1e-6, key=keys["reg_covar"], width=150
+        seed = row.number_input("Seed", 0, 2**31 - 1, now.random_state, key=keys["random_state"])
+        reg = row.number_input(
+            "reg_covar", 0.0, 1.0, now.reg_covar, format="%.0e", step=1e-6, key=keys["reg_covar"]
         )
-        more.number_input("Restarts", 1, MAX_RESTARTS, key=keys["n_init"], width=150)
+        n_init = row.number_input("Restarts", 1, MAX_RESTARTS, now.n_init, key=keys["n_init"])
     else:
         second.caption(
-            f"tolerance {st.session_state[keys['tol']]:g} · seed "
-            f"{st.session_state[keys['random_state']]} · reg_covar "
-            f"{st.session_state[keys['reg_covar']]:g} · restarts {st.session_state[keys['n_init']]}"
+            f"tolerance {now.tol:g} · seed {now.random_state} · reg_covar {now.reg_covar:g} · "
+            f"restarts {now.n_init}"
         )
-    state = st.session_state
     settings = FitSettings(
-        int(state[keys["n_components"]]),
-        int(state[keys["max_iter"]]),
-        float(state[keys["tol"]]),
-        state[keys["covariance_type"]],
-        state[keys["init_params"]],
-        int(state[keys["random_state"]]),
-        float(state[keys["reg_covar"]]),
-        int(state[keys["n_init"]]),
+        int(k), int(max_iter), float(tol), cov, init, int(seed), float(reg), int(n_init)
     )
-    state.settings = settings
+    st.session_state.settings = settings
     write_link()
     return settings
 
@@ -232,6 +242,12 @@ def autoplay(serial: int) -> None:
   window.__emPlayed = window.__emPlayed || {{}};
   if (window.__emPlayed[token]) return;
   let tries = 0;
+  // The page script cancels a pending autoplay when the person navigates or changes a
+  // setting: Play must never start on a chart that is about to be replaced.
+  window.__emAutoplayCancel = function () {{
+    clearInterval(timer);
+    clearTimeout(window.__emPlayTimeout);
+  }};
   const timer = setInterval(function () {{
     tries += 1;
     const chart = document.querySelector(".st-key-animation .js-plotly-plot");
@@ -239,7 +255,7 @@ def autoplay(serial: int) -> None:
     if (play && chart._transitionData !== undefined) {{
       clearInterval(timer);
       window.__emPlayed[token] = true;
-      setTimeout(function () {{
+      window.__emPlayTimeout = setTimeout(function () {{
         play.dispatchEvent(new MouseEvent("click", {{bubbles: true}}));
       }}, 250);
     }} else if (tries > 200) {{
@@ -311,6 +327,7 @@ _PAGE_SCRIPT = """<script>
   function pause(event) {
     if (!event.target.closest || !event.target.closest(TRIGGERS)) return;
     if (event.target.closest("summary")) return;  // folding the settings box changes nothing
+    if (window.__emAutoplayCancel) window.__emAutoplayCancel();
     const buttons = document.querySelectorAll(".st-key-animation .updatemenu-button");
     if (buttons.length > 1) buttons[1].dispatchEvent(new MouseEvent("click", {bubbles: true}));
   }
