@@ -60,11 +60,12 @@ if error := st.session_state.pop("load_error", None):
 dataset = st.session_state.dataset
 report = dataset.report
 st.subheader(dataset.name)
-m = st.columns(4)
-m[0].metric("rows", f"{report.n_rows:,}")
-m[1].metric("columns", report.n_columns)
-m[2].metric("numeric columns", len(report.numeric_columns))
-m[3].metric("missing values", sum(dict(report.missing_per_column).values()))
+# A wrapping row: st.columns would stack the four one per line on a phone.
+m = st.container(horizontal=True, gap="large")
+m.metric("rows", f"{report.n_rows:,}", width="content")
+m.metric("columns", report.n_columns, width="content")
+m.metric("numeric columns", len(report.numeric_columns), width="content")
+m.metric("missing values", sum(dict(report.missing_per_column).values()), width="content")
 for note in report.notes:
     st.caption(f"• {note}")
 st.dataframe(dataset.table.head(200), width="stretch", height=220)

@@ -10,7 +10,7 @@ from gmm_core.dashboard.fit_views import (
     uncertainty_view,
 )
 from gmm_core.dashboard.fitting import fit_view
-from gmm_core.dashboard.live import describe_settings
+from gmm_core.dashboard.live import describe_settings, rows_line
 from pages.ui.state import Pending, cached_for_fit, prepared_and_projection, projection_progress
 from pages.ui.widgets import autoplay, downloads, live_fit, m_step_panel, settings_widgets
 
@@ -18,6 +18,7 @@ st.markdown(
     "**Watch EM fit a Gaussian mixture, one iteration at a time.** Change any setting: the "
     "fit and its animation are redone at once. Your own table goes on the **Data** page."
 )
+SCALED = {"standard": "standardising (z-scores)", "minmax": "min-max scaling to [0, 1]"}
 ready = prepared_and_projection()
 if isinstance(ready, Pending):
     projection_progress(ready.job, where="The fit below is of the previous preparation.")
@@ -69,7 +70,7 @@ def draw(result) -> None:
             "contours show the fitted density. The least sure rows:"
         )
         left.dataframe(unsure, width="stretch")
-    right.caption(describe_settings(result.settings))
+    right.caption(describe_settings(result.settings) + rows_line(result, fit_data, fit_prep))
     m = right.columns(4)
     m[0].metric("iterations", model.n_iter_)
     m[1].metric("converged", result.convergence)
@@ -88,6 +89,11 @@ def draw(result) -> None:
         m_step_panel(result)
     st.subheader("Fitted parameters")
     names = result.view.feature_names
+    if fit_prep.scaling != "none" and not result.view.space.endswith("projection"):
+        st.caption(
+            f"In the units EM fitted: the columns after {SCALED[fit_prep.scaling]}, not their "
+            "original units (the CSV download has the original values of every row)."
+        )
     st.dataframe(parameter_table(model, names), width="stretch", hide_index=True)
     with st.expander("Covariance matrices", key="x_cov"):
         for title, matrix in covariance_tables(model, names):

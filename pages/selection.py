@@ -9,6 +9,7 @@ from gmm_core.init import INIT_METHODS
 from gmm_core.params import COVARIANCE_TYPES
 from gmm_core.selection import COLUMN_TITLES, DIRECTION_NOTE, MAX_SWEEP_COMPONENTS, sweep
 from pages.ui.state import Pending, prepared_and_projection, projection_progress, set_settings
+from pages.ui.widgets import INIT_LABELS
 
 
 def main() -> None:
@@ -36,7 +37,14 @@ def main() -> None:
         row.number_input("Restarts per model", 1, 20, key="sel_restarts", width=150)
         row.number_input("Seed", 0, 2**31 - 1, key="sel_seed", width=130)
         row.number_input("Tolerance", 0.0, 1.0, format="%.0e", step=1e-4, key="sel_tol", width=150)
-        st.pills("Initialisation", INIT_METHODS, key="sel_init", required=True)
+        st.pills(
+            "Initialisation (the sweep's default, kmeans, is deterministic per seed; the Fit "
+            "page's default is wide)",
+            INIT_METHODS,
+            key="sel_init",
+            required=True,
+            format_func=lambda m: INIT_LABELS.get(m, m),
+        )
         run = st.form_submit_button("Run the sweep", type="primary")
     for key in defaults:
         st.session_state[f"_{key}"] = st.session_state[key]
@@ -82,7 +90,10 @@ def main() -> None:
             f"Best by {criterion.upper()}: **{choice[0]}, K = {choice[1]}** "
             f"({best[criterion]:,.2f}), among the fits that are not degenerate."
         )
-    table = result.table.rename(columns=COLUMN_TITLES)
+    table = result.table
+    if "error" in table and table["error"].isna().all():
+        table = table.drop(columns="error")  # no fit failed: an empty column says nothing
+    table = table.rename(columns=COLUMN_TITLES)
     st.dataframe(table, width="stretch", hide_index=True)
 
     fitted = sorted(result.models)

@@ -399,3 +399,25 @@ def test_preview_legend_names_the_known_classes_not_components():
     fig = preview_figure(prepared, project(prepared.X, "pca"))
     names = {t.name for t in fig.data if t.mode == "markers"}
     assert names == {"Adelie", "Chinstrap", "Gentoo"}
+
+
+def test_stop_messages_read_right_and_the_report_prints_only_real_digits():
+    from gmm_core.dashboard.data import prepare
+    from gmm_core.dashboard.downloads import report_html
+    from gmm_core.dashboard.fitting import FitSettings, fit_view, run_fit
+    from gmm_core.dashboard.projection import project
+
+    rng = np.random.default_rng(1)
+    prepared = prepare(pd.DataFrame(rng.normal(size=(200, 2)), columns=["x", "y"]), ["x", "y"])
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    one = run_fit(view, FitSettings(n_components=2, max_iter=1, tol=0.0))
+    text = " ".join(one.messages)
+    assert "after 1 iteration," in text and "1 iterations" not in text
+    assert "before the log-likelihood changed by less than the tolerance (0)" not in text
+    loose = run_fit(view, FitSettings(n_components=2, max_iter=2, tol=1e-12))
+    assert any("raise the iterations" in m for m in loose.messages)
+    page = report_html(loose, "noise")
+    mean = float(loose.model.means_[0, 0])
+    assert f"{mean:.4g}" in page
+    padded = f"{float(f'{mean:.4g}'):.4f}"
+    assert padded == f"{mean:.4g}" or padded not in page

@@ -173,7 +173,11 @@ def report_html(result: FitResult, dataset_name: str) -> str:
         f"log-likelihood {model.history_[-1].log_likelihood:.6g}; {result.timing}.",
     ]
     notes = [*result.messages, *([result.advice] if result.advice else [])]
-    params = parameter_table(model, view.feature_names).to_html(index=False, border=0)
+    # Four significant digits as the table holds them: pandas' default pads them with zeros
+    # that are not digits of the fit (-1.19158 would print as -1.1920).
+    params = parameter_table(model, view.feature_names).to_html(
+        index=False, border=0, float_format=lambda v: f"{v:.4g}"
+    )
     items = "".join(f"<li>{html.escape(text)}</li>" for text in (*facts, *notes))
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -384,10 +384,12 @@ def run_fit(
     engine = resolve_engine(view.X, history[0].params, "auto", passes=settings.max_iter + 1)
     compiled = engine == "numba" and _compiled_kernels() > kernels
     if not model.converged_:
+        runs = f"{settings.max_iter} iteration" + ("s" if settings.max_iter != 1 else "")
         messages.append(
-            f"EM stopped after {settings.max_iter} iterations before the log-likelihood "
-            f"changed by less than the tolerance ({settings.tol:g})."
-            + ("" if settings.tol else " (A tolerance of 0 always runs every iteration.)")
+            f"EM stopped after {runs}, as set: with a tolerance of 0 it never stops early."
+            if settings.tol == 0
+            else f"EM stopped after {runs} before the log-likelihood changed by less than the "
+            f"tolerance ({settings.tol:g}): raise the iterations to let it converge."
         )
     distinct = count_distinct_rows(view.X)
     if distinct < settings.n_components:

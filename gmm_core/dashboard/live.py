@@ -95,3 +95,21 @@ def describe_settings(settings: Any) -> str:
     if s.n_init > 1:
         parts.append(f"best of {s.n_init} restarts")
     return "Fitted: " + ", ".join(parts)
+
+
+def rows_line(result: Any, dataset: Any, preparation: Any) -> str:
+    """ " on 144 of 150 rows (6 dropped: missing values)", or " on all 150 rows".
+
+    Parameters
+    ----------
+    result : FitResult
+    dataset : Dataset
+        The loaded table the fit was made from.
+    preparation : Preparation
+        Its preparation (how missing values were handled).
+    """
+    fitted, total = len(result.view.X), len(dataset.table)
+    if fitted == total:
+        return f", on all {total:,} rows"
+    how = "rows with a missing value dropped" if preparation.missing == "drop" else "dropped"
+    return f", on {fitted:,} of {total:,} rows ({total - fitted:,} {how})"
