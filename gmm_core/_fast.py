@@ -634,27 +634,29 @@ def accumulate(
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"the numba engine takes float64 or float32 data, got {dtype}.")
     n, d = X.shape
-    ct = params.covariance_type
+    matrices = params.covariance_model.matrices
     k_count = params.n_components
-    if ct in ("full", "tied") and d >= BLAS_MIN_FEATURES:
+    if matrices and d >= BLAS_MIN_FEATURES:
         return _accumulate_blas(X, params, chunk_size=chunk_size)
     cst = _log_constants(params, d).astype(dtype)
     chol = params.precisions_cholesky
-    if ct in ("full", "tied") and d == 2:
+    if matrices and d == 2:
         dp = 2
         run = _run_full2
     else:
         dp = -(-d // 4) * 4  # the generic kernels take features 4 at a time
-        run = _run_full if ct in ("full", "tied") else _run_diag
+        run = _run_full if matrices else _run_diag
     mu_e = np.zeros((k_count, dp), dtype=dtype)
     mu_e[:, :d] = params.means
-    if ct in ("full", "tied"):
+    if matrices:
+        # tied: its one factor broadcast over the components.
         prec = np.zeros((k_count, dp, dp), dtype=dtype)
         prec[:, :d, :d] = np.triu(chol)  # (exactly upper triangular already)
         second_shape = (k_count, dp, dp)
     else:
+        # spherical: its one precision repeated over the features.
         prec = np.zeros((k_count, dp), dtype=dtype)
-        prec[:, :d] = chol if ct == "diag" else chol[:, None]
+        prec[:, :d] = chol if params.covariance_model.per_feature else chol[:, None]
         second_shape = (k_count, dp)
     partial_numbers = k_count * (1 + dp) + math.prod(second_shape)
     block = block_rows(n, partial_numbers, chunk_size)

@@ -37,13 +37,14 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 from .em import FitHistory
+from .init import SKLEARN_INIT_METHODS
 from .params import MixtureParams
 
 if TYPE_CHECKING:
     from .model import GaussianMixtureEM
 
 #: scikit-learn's own ``init_params``; our other starts have no scikit-learn equivalent.
-SKLEARN_INITS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
+SKLEARN_INITS: tuple[str, ...] = SKLEARN_INIT_METHODS
 
 #: Two solutions are the same when every matched pair of components overlaps at least this much
 #: (Bhattacharyya coefficient, 1 for identical Gaussians) ...

@@ -34,7 +34,7 @@ from .engines.numpy import (
     estimate_weighted_log_prob,
     statistics_from_responsibilities,
 )
-from .params import MixtureParams, check_resolved
+from .params import MixtureParams, check_resolved, covariance_model
 
 __all__ = [
     "ASCENT_SLACK",
@@ -109,22 +109,23 @@ def m_step(
     # empty one (s0 == 0) it gives scikit-learn's mean (the origin), not the old mean.
     means = (t1 + s0[:, None] * c) / nk[:, None]
     delta = means - c
-    if covariance_type in ("full", "tied"):
+    model = covariance_model(covariance_type)
+    if model.matrices:
         scatter = (
             t2
             - np.einsum("ki,kj->kij", t1, delta)
             - np.einsum("ki,kj->kij", delta, t1)
             + s0[:, None, None] * np.einsum("ki,kj->kij", delta, delta)
         )
-        if covariance_type == "full":
-            covariances = scatter / nk[:, None, None]
-        else:
+        if model.shared:
             covariances = scatter.sum(axis=0) / nk.sum()
+        else:
+            covariances = scatter / nk[:, None, None]
         d = covariances.shape[-1]
         covariances.reshape(-1, d * d)[:, :: d + 1] += reg_covar
     else:
         diag = (t2 - 2.0 * t1 * delta + s0[:, None] * delta**2) / nk[:, None] + reg_covar
-        covariances = diag if covariance_type == "diag" else diag.mean(axis=1)
+        covariances = diag if model.per_feature else diag.mean(axis=1)
     weights = nk / nk.sum() if normalise_weights else nk / stats.n_samples
     params = MixtureParams.from_covariances(
         weights, means, covariances, covariance_type, iteration=iteration

@@ -16,14 +16,20 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
+from ._validation import check_choice
 from .em import chunk_rows, m_step, statistics_from_responsibilities
-from .params import MixtureParams, check_covariance_type, covariance_shape
+from .params import MixtureParams, check_covariance_type, covariance_model, covariance_shape
 
 #: The starts of ``init_params``: scikit-learn's four, then 'wide' (:func:`wide_params`).
 INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "wide")
 
 #: The starts that scikit-learn's ``GaussianMixture`` offers too, with the same draws.
 SKLEARN_INIT_METHODS: tuple[str, ...] = INIT_METHODS[:4]
+
+
+def check_init_params(init_params: str) -> str:
+    """Return ``init_params`` if it is one of :data:`INIT_METHODS`, else raise ValueError."""
+    return check_choice("init_params", init_params, INIT_METHODS)
 
 
 def initial_responsibilities(
@@ -43,6 +49,7 @@ def initial_responsibilities(
     -------
     resp : ndarray of shape (n_samples, n_components)
     """
+    check_init_params(init_params)
     n = X.shape[0]
     if init_params == "random":
         resp = np.asarray(random_state.uniform(size=(n, n_components)), dtype=X.dtype)
@@ -62,10 +69,6 @@ def initial_responsibilities(
         raise ValueError(
             "init_params='wide' starts from parameters, not responsibilities: use "
             "wide_params (or initial_params)."
-        )
-    else:
-        raise ValueError(
-            f"init_params must be one of {', '.join(INIT_METHODS)}; got {init_params!r}."
         )
     return resp
 
@@ -140,7 +143,7 @@ def wide_params(
         If the data's covariance plus ``reg_covar`` is not positive definite (a constant or
         collinear column with ``reg_covar = 0``).
     """
-    check_covariance_type(covariance_type)
+    model = covariance_model(covariance_type)
     means, best = None, np.inf
     for _ in range(max(1, int(n_seedings))):
         seeds, _ = kmeans_plusplus(X, n_components, random_state=random_state)
@@ -149,24 +152,17 @@ def wide_params(
             means, best = seeds, potential
     centred = X - X.mean(axis=0)
     n, d = X.shape
-    if covariance_type in ("full", "tied"):
+    if model.matrices:
         cov = centred.T @ centred / n
         cov.flat[:: d + 1] += reg_covar
-        if covariance_type == "full":
-            cov = np.broadcast_to(cov, (n_components, d, d)).copy()
     else:
         variances = np.einsum("ij,ij->j", centred, centred) / n + reg_covar
-        if covariance_type == "diag":
-            cov = np.broadcast_to(variances, (n_components, d)).copy()
-        else:
-            cov = np.full(n_components, variances.mean(), dtype=X.dtype)
+        cov = variances if model.per_feature else variances.mean()
+    # The data's covariance, once per distinct covariance of the type.
+    cov = np.broadcast_to(cov, model.shape(n_components, d)).astype(X.dtype)
     weights = np.full(n_components, 1.0 / n_components, dtype=X.dtype)
     return MixtureParams.from_covariances(
-        weights,
-        means.astype(X.dtype, copy=False),
-        cov.astype(X.dtype, copy=False),
-        covariance_type,
-        iteration=0,
+        weights, means.astype(X.dtype, copy=False), cov, covariance_type, iteration=0
     )
 
 
@@ -189,9 +185,9 @@ def params_from_responsibilities(
     nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
     # Centre the second pass on the weighted means, so the covariances are free of cancellation.
     centers = (resp.T @ X) / nk[:, None]
-    full = covariance_type in ("full", "tied")
-    stats = statistics_from_responsibilities(X, resp, centers, full_second=full)
-    if covariance_type != "tied":
+    model = covariance_model(covariance_type)
+    stats = statistics_from_responsibilities(X, resp, centers, full_second=model.matrices)
+    if not model.shared:
         # Exempt from the resolution check: a single-point start has a covariance of exactly
         # reg_covar (rounding with reg_covar = 0) by construction, and EM leaves it at once.
         return m_step(
@@ -209,7 +205,7 @@ def params_from_responsibilities(
     means = (resp.T @ X) / nk[:, None]
     cov = (X.T @ X - (nk * means.T) @ means) / nk.sum()
     cov.flat[:: cov.shape[0] + 1] += reg_covar
-    return MixtureParams.from_covariances(nk / X.shape[0], means, cov, "tied", iteration=0)
+    return MixtureParams.from_covariances(nk / X.shape[0], means, cov, covariance_type, iteration=0)
 
 
 def initial_params(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -13,6 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import criteria
+from ._validation import check_choice, check_float, check_int
 from .em import (
     KEEP_HISTORY,
     FitHistory,
@@ -25,27 +25,10 @@ from .em import (
     likelihood_drops,
 )
 from .engines import check_engine, resolve_engine
-from .init import INIT_METHODS, initial_params
-from .params import COVARIANCE_TYPES, MixtureParams, covariance_shape
+from .init import check_init_params, initial_params
+from .params import MixtureParams, check_covariance_type, covariance_model, covariance_shape
 
 ProgressCallback = Callable[[int, int, Snapshot], None]
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
-    return int(value)
-
-
-def _check_float(name: str, value, low: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value < low
-    ):
-        raise ValueError(f"{name} must be a finite number >= {low}; got {value!r}.")
-    return float(value)
 
 
 class GaussianMixtureEM(DensityMixin, BaseEstimator):
@@ -199,30 +182,19 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation
     def _validated_settings(self, X: np.ndarray) -> dict:
         n, d = X.shape
-        k = _check_int("n_components", self.n_components, 1)
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(
-                f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}; "
-                f"got {self.covariance_type!r}."
-            )
-        if self.init_params not in INIT_METHODS:
-            raise ValueError(
-                f"init_params must be one of {', '.join(INIT_METHODS)}; got {self.init_params!r}."
-            )
+        k = check_int("n_components", self.n_components, 1)
+        check_covariance_type(self.covariance_type)
+        check_init_params(self.init_params)
         settings = {
-            "tol": _check_float("tol", self.tol, 0.0),
-            "reg_covar": _check_float("reg_covar", self.reg_covar, 0.0),
-            "max_iter": _check_int("max_iter", self.max_iter, 0),
-            "n_init": _check_int("n_init", self.n_init, 1),
+            "tol": check_float("tol", self.tol, 0.0),
+            "reg_covar": check_float("reg_covar", self.reg_covar, 0.0),
+            "max_iter": check_int("max_iter", self.max_iter, 0),
+            "n_init": check_int("n_init", self.n_init, 1),
         }
-        _check_int("verbose_interval", self.verbose_interval, 1)
+        check_int("verbose_interval", self.verbose_interval, 1)
         if self.chunk_size is not None:
-            _check_int("chunk_size", self.chunk_size, 1)
-        if self.keep_history not in KEEP_HISTORY:
-            raise ValueError(
-                f"keep_history must be one of {', '.join(map(repr, KEEP_HISTORY))}; "
-                f"got {self.keep_history!r}."
-            )
+            check_int("chunk_size", self.chunk_size, 1)
+        check_choice("keep_history", self.keep_history, KEEP_HISTORY)
         check_engine(self.engine)
         if n < k:
             raise ValueError(
@@ -269,7 +241,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         p = self._check_array_init("precisions_init", shape, dtype)
         if p is None:
             return None
-        if self.covariance_type in ("diag", "spherical"):
+        if not covariance_model(self.covariance_type).matrices:
             if np.any(p <= 0):
                 raise ValueError(f"'{self.covariance_type} precision' should be positive.")
             return p
@@ -384,6 +356,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 runs.append(snapshots)
             else:
                 runs.append(RunTrace(snapshots) if compact else snapshots)
+            # Not held while the next run records its own (three runs' worth at the peak).
+            del snapshots
 
         best = runs[best_run]
         notes = self._history_notes(best, settings["reg_covar"])
@@ -519,7 +493,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         return total / n
 
     def _n_parameters(self) -> int:
-        return self._current_params().n_parameters()
+        k, d = self.means_.shape
+        return criteria.n_parameters(self.covariance_type, k, d)
 
     def _total_log_likelihood(self, X) -> tuple[float, int]:
         X = self._check_X(X)
@@ -531,12 +506,12 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     def bic(self, X) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""
         total, n = self._total_log_likelihood(X)
-        return -2 * total + self._n_parameters() * math.log(n)
+        return criteria.bic(total, self._n_parameters(), n)
 
     def aic(self, X) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
         total, _ = self._total_log_likelihood(X)
-        return -2 * total + 2 * self._n_parameters()
+        return criteria.aic(total, self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture.
@@ -560,18 +535,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         _, d = self.means_.shape
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
-        if self.covariance_type == "full":
+        model = covariance_model(self.covariance_type)
+        if model.matrices:
+            # One matrix per component (tied: the shared one for each), as scikit-learn draws.
+            covariances = np.broadcast_to(model.stack(self.covariances_), (len(counts), d, d))
             X = np.vstack(
                 [
                     rng.multivariate_normal(m, c, int(s))
-                    for m, c, s in zip(self.means_, self.covariances_, counts, strict=True)
-                ]
-            )
-        elif self.covariance_type == "tied":
-            X = np.vstack(
-                [
-                    rng.multivariate_normal(m, self.covariances_, int(s))
-                    for m, s in zip(self.means_, counts, strict=True)
+                    for m, c, s in zip(self.means_, covariances, counts, strict=True)
                 ]
             )
         else:

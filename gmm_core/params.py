@@ -21,7 +21,81 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg
 
-COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
+from ._validation import check_choice
+
+
+@dataclass(frozen=True)
+class CovarianceModel:
+    """What sets one covariance type apart from the others, in one place.
+
+    Code that depends on the covariance type asks these three questions (and the methods
+    below built on them) instead of comparing names.
+
+    Attributes
+    ----------
+    name : str
+        'full', 'tied', 'diag' or 'spherical'.
+    matrices : bool
+        A covariance is a d x d matrix ('full', 'tied'), else variances ('diag', 'spherical').
+    shared : bool
+        One covariance serves every component ('tied').
+    per_feature : bool
+        The variances differ between features (all but 'spherical').
+    """
+
+    name: str
+    matrices: bool
+    shared: bool
+    per_feature: bool
+
+    def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """Shape of the covariances (and precisions, and their Cholesky factors)."""
+        count = () if self.shared else (n_components,)
+        if self.matrices:
+            return (*count, n_features, n_features)
+        return (*count, n_features) if self.per_feature else count
+
+    def stack(self, array: np.ndarray) -> np.ndarray:
+        """The covariances (or factors) as a stack, one per distinct covariance (tied: 1)."""
+        return array[np.newaxis] if self.shared else array
+
+    def unstack(self, stack: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`stack`."""
+        return stack[0] if self.shared else stack
+
+    def owner(self, index: int) -> int | None:
+        """The component whose covariance is ``stack[index]`` (None: all of them, tied)."""
+        return None if self.shared else index
+
+    def covariance_parameters(self, n_features: int) -> int:
+        """Free parameters of one covariance: d (d + 1) / 2, d or 1."""
+        d = n_features
+        if self.matrices:
+            return d * (d + 1) // 2
+        return d if self.per_feature else 1
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Free covariance parameters of a mixture (the shared one counted once)."""
+        count = 1 if self.shared else n_components
+        return count * self.covariance_parameters(n_features)
+
+    def component_parameters(self, n_features: int) -> int:
+        """Parameters one component estimates from its own points: its mean, its covariance.
+
+        A shared covariance is estimated from all rows, so 'tied' counts the mean only.
+        """
+        return n_features + (0 if self.shared else self.covariance_parameters(n_features))
+
+
+#: The covariance types, in scikit-learn's order.
+COVARIANCE_MODELS: dict[str, CovarianceModel] = {
+    "full": CovarianceModel("full", matrices=True, shared=False, per_feature=True),
+    "tied": CovarianceModel("tied", matrices=True, shared=True, per_feature=True),
+    "diag": CovarianceModel("diag", matrices=False, shared=False, per_feature=True),
+    "spherical": CovarianceModel("spherical", matrices=False, shared=False, per_feature=False),
+}
+
+COVARIANCE_TYPES: tuple[str, ...] = tuple(COVARIANCE_MODELS)
 
 
 class DegenerateCovarianceError(ValueError):
@@ -31,24 +105,19 @@ class DegenerateCovarianceError(ValueError):
     """
 
 
+def covariance_model(covariance_type: str) -> CovarianceModel:
+    """The :class:`CovarianceModel` of a covariance type; ValueError for an unknown one."""
+    return COVARIANCE_MODELS[check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)]
+
+
 def check_covariance_type(covariance_type: str) -> str:
     """Return ``covariance_type`` if it is one of :data:`COVARIANCE_TYPES`, else raise."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}; "
-            f"got {covariance_type!r}."
-        )
-    return covariance_type
+    return covariance_model(covariance_type).name
 
 
 def covariance_shape(covariance_type: str, n_components: int, n_features: int) -> tuple[int, ...]:
     """Shape of the covariances (and precisions) array for a covariance type."""
-    return {
-        "full": (n_components, n_features, n_features),
-        "tied": (n_features, n_features),
-        "diag": (n_components, n_features),
-        "spherical": (n_components,),
-    }[check_covariance_type(covariance_type)]
+    return covariance_model(covariance_type).shape(n_components, n_features)
 
 
 #: A variance, or a pivot of a covariance's Cholesky factor, within this many units of
@@ -129,8 +198,9 @@ def precision_cholesky_from_covariances(
         If a covariance is not positive definite (or not finite).
     """
     dtype = covariances.dtype
-    if covariance_type in ("full", "tied"):
-        stack = covariances if covariance_type == "full" else covariances[np.newaxis]
+    model = covariance_model(covariance_type)
+    if model.matrices:
+        stack = model.stack(covariances)
         out = np.empty_like(stack)
         for k, cov in enumerate(stack):
             try:
@@ -138,13 +208,13 @@ def precision_cholesky_from_covariances(
                     raise linalg.LinAlgError("non-finite covariance")
                 chol = linalg.cholesky(cov, lower=True)
             except linalg.LinAlgError:
-                comp = k if covariance_type == "full" else None
                 raise DegenerateCovarianceError(
-                    _degenerate_message(comp, iteration, dtype)
+                    _degenerate_message(model.owner(k), iteration, dtype)
                 ) from None
-            comp = k if covariance_type == "full" else None
-            out[k] = _triangular_inverse(chol, lower=True, component=comp, iteration=iteration).T
-        return out if covariance_type == "full" else out[0]
+            out[k] = _triangular_inverse(
+                chol, lower=True, component=model.owner(k), iteration=iteration
+            ).T
+        return model.unstack(out)
     bad = ~(covariances > 0.0) | ~np.isfinite(covariances)
     if np.any(bad):
         comp = int(np.argwhere(bad)[0][0])
@@ -158,33 +228,37 @@ def precision_cholesky_from_precisions(precisions: np.ndarray, covariance_type: 
     Uses the flip trick of scikit-learn (#26415): the lower Cholesky factor of the
     row- and column-reversed matrix, reversed back, is upper triangular.
     """
-    if covariance_type == "full":
-        return np.stack([np.flip(linalg.cholesky(np.flip(p), lower=True)) for p in precisions])
-    if covariance_type == "tied":
-        return np.flip(linalg.cholesky(np.flip(precisions), lower=True))
+    model = covariance_model(covariance_type)
+    if model.matrices:
+        return model.unstack(
+            np.stack(
+                [np.flip(linalg.cholesky(np.flip(p), lower=True)) for p in model.stack(precisions)]
+            )
+        )
     return np.sqrt(precisions)
 
 
 def precisions_from_cholesky(precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
     """Precision matrices (or vectors) ``U @ U.T`` from their Cholesky factors."""
-    if covariance_type == "full":
-        return np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky)
-    if covariance_type == "tied":
+    model = covariance_model(covariance_type)
+    if not model.matrices:
+        return precisions_cholesky**2
+    if model.shared:
         return precisions_cholesky @ precisions_cholesky.T
-    return precisions_cholesky**2
+    return np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky)
 
 
 def covariances_from_cholesky(precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
     """Covariances from precision Cholesky factors: ``inv(U @ U.T) = inv(U).T @ inv(U)``."""
-    if covariance_type in ("full", "tied"):
-        stack = precisions_cholesky if covariance_type == "full" else precisions_cholesky[None]
-        out = np.empty_like(stack)
-        for k, u in enumerate(stack):
-            comp = k if covariance_type == "full" else None
-            u_inv = _triangular_inverse(u, lower=False, component=comp)
-            out[k] = u_inv.T @ u_inv
-        return out if covariance_type == "full" else out[0]
-    return 1.0 / precisions_cholesky**2
+    model = covariance_model(covariance_type)
+    if not model.matrices:
+        return 1.0 / precisions_cholesky**2
+    stack = model.stack(precisions_cholesky)
+    out = np.empty_like(stack)
+    for k, u in enumerate(stack):
+        u_inv = _triangular_inverse(u, lower=False, component=model.owner(k))
+        out[k] = u_inv.T @ u_inv
+    return model.unstack(out)
 
 
 def log_det_cholesky(precisions_cholesky: np.ndarray, covariance_type: str, n_features: int):
@@ -194,11 +268,11 @@ def log_det_cholesky(precisions_cholesky: np.ndarray, covariance_type: str, n_fe
     -------
     ndarray of shape (n_components,) for full/diag/spherical, a scalar for tied.
     """
-    if covariance_type == "full":
-        return np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
-    if covariance_type == "tied":
-        return np.log(np.diagonal(precisions_cholesky)).sum()
-    if covariance_type == "diag":
+    model = covariance_model(covariance_type)
+    if model.matrices:
+        stack = model.stack(precisions_cholesky)
+        return model.unstack(np.log(np.diagonal(stack, axis1=1, axis2=2)).sum(axis=1))
+    if model.per_feature:
         return np.log(precisions_cholesky).sum(axis=1)
     return n_features * np.log(precisions_cholesky)
 
@@ -318,28 +392,21 @@ class MixtureParams:
         """Precision matrices (inverse covariances), same shape as ``covariances``."""
         return precisions_from_cholesky(self.precisions_cholesky, self.covariance_type)
 
+    @property
+    def covariance_model(self) -> CovarianceModel:
+        """What the covariance type means (:class:`CovarianceModel`)."""
+        return covariance_model(self.covariance_type)
+
     def full_covariances(self) -> np.ndarray:
         """Covariances as ``(n_components, d, d)`` matrices whatever the covariance type."""
         k, d = self.means.shape
         c = self.covariances
-        if self.covariance_type == "full":
-            return c
-        if self.covariance_type == "tied":
-            return np.broadcast_to(c, (k, d, d)).copy()
-        if self.covariance_type == "diag":
+        model = self.covariance_model
+        if model.matrices:
+            return c if not model.shared else np.broadcast_to(c, (k, d, d)).copy()
+        if model.per_feature:
             return np.einsum("ki,ij->kij", c, np.eye(d, dtype=c.dtype))
         return c[:, None, None] * np.eye(d, dtype=c.dtype)
-
-    def n_parameters(self) -> int:
-        """Number of free parameters, as scikit-learn counts them for BIC and AIC."""
-        k, d = self.means.shape
-        cov_params = {
-            "full": k * d * (d + 1) / 2.0,
-            "diag": k * d,
-            "tied": d * (d + 1) / 2.0,
-            "spherical": k,
-        }[self.covariance_type]
-        return int(cov_params + k * d + k - 1)
 
 
 def check_resolved(
@@ -394,14 +461,14 @@ def check_resolved(
         Naming the component, the column and the numbers.
     """
     means = params.means.astype(np.float64)
-    ct = params.covariance_type
+    model = params.covariance_model
     eps = float(np.finfo(params.means.dtype).eps)
     k_count = means.shape[0]
     nk = np.full(k_count, np.inf) if resp_sum is None else np.asarray(resp_sum, np.float64)
     with np.errstate(divide="ignore"):
         relative = eps * (RESOLUTION_ULPS + 10.0 / nk)
     floor = (relative[:, None] * means) ** 2  # (K, d): rounding floor of each variance
-    if ct == "tied":
+    if model.shared:
         share = (
             nk / nk.sum()
             if np.isfinite(nk).all() and nk.sum() > 0
@@ -409,13 +476,13 @@ def check_resolved(
         )
         floor = (share[:, None] * floor).sum(axis=0, keepdims=True)
     cov = params.covariances.astype(np.float64)
-    if ct in ("full", "tied"):
-        stack = cov if ct == "full" else cov[np.newaxis]
+    if model.matrices:
+        stack = model.stack(cov)
         variances = np.diagonal(stack, axis1=1, axis2=2)
-        chol = params.precisions_cholesky if ct == "full" else params.precisions_cholesky[None]
+        chol = model.stack(params.precisions_cholesky)
         # precision = U U^T with U = inv(L)^T, so the pivots L_jj^2 are 1 / U_jj^2.
         pivots = 1.0 / np.diagonal(chol, axis1=1, axis2=2).astype(np.float64) ** 2
-    elif ct == "diag":
+    elif model.per_feature:
         variances, pivots = cov, None
     else:
         variances, pivots = cov[:, np.newaxis], None
@@ -432,13 +499,13 @@ def check_resolved(
         )
 
     def who(k: int) -> int:
-        return -1 if ct == "tied" else k
+        return -1 if model.shared else k
 
     unresolved = np.argwhere(variances <= floor)
     if unresolved.size:
         k, j = (int(i) for i in unresolved[0])
-        column = f" in column {j}" if ct != "spherical" else ""
-        where = np.abs(means[:, j]).max() if ct == "tied" else np.abs(means[k]).max()
+        column = f" in column {j}" if model.per_feature else ""
+        where = np.abs(means[:, j]).max() if model.shared else np.abs(means[k]).max()
         raise DegenerateCovarianceError(
             _degenerate_message(
                 who(k),

@@ -19,7 +19,7 @@ Sign convention
 Every criterion here is in scikit-learn's sign: **lower is better**.
 
 * ``BIC = -2 log L + p log n``, ``AIC = -2 log L + 2 p`` with ``log L`` the *total*
-  log-likelihood and ``p`` the number of free parameters (:meth:`MixtureParams.n_parameters`).
+  log-likelihood and ``p`` the number of free parameters (:func:`gmm_core.criteria.n_parameters`).
 * ``ICL = BIC + 2 * sum_i -log z_i,MAP(i)``: BIC plus twice the entropy of the hard
   classification, so it is never below BIC and penalises overlapping components.
 
@@ -42,11 +42,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import criteria
+from ._validation import check_choice, check_float, check_int
 from .compare import match_components
-from .em import FitHistory, RunTrace, Snapshot, e_step
-from .init import INIT_METHODS
+from .criteria import classification_entropy as classification_entropy  # (re-exported)
+from .criteria import n_parameters as n_parameters  # (re-exported)
+from .em import FitHistory, RunTrace, Snapshot
+from .init import check_init_params
 from .model import GaussianMixtureEM
-from .params import COVARIANCE_TYPES, MixtureParams, check_covariance_type
+from .params import COVARIANCE_TYPES, MixtureParams, covariance_model
 
 #: The criteria of the sweep, all in scikit-learn's sign: lower is better.
 SELECTION_CRITERIA: tuple[str, ...] = ("bic", "aic", "icl")
@@ -104,41 +108,12 @@ COINCIDE_BHATTACHARYYA = SAME_OPTIMUM_BHATTACHARYYA
 
 
 # --------------------------------------------------------------------------- criteria
-def classification_entropy(resp: np.ndarray) -> float:
-    """Entropy of the hard (MAP) classification: ``sum_i -log resp[i, argmax_k resp[i, k]]``.
-
-    This is mclust's ICL penalty (Biernacki, Celeux and Govaert 2000, as ``icl.Mclust``
-    computes it): zero when every point belongs to one component with certainty, and up to
-    ``n log K`` when no point can be told apart. The *soft* entropy
-    ``-sum_ik resp_ik log resp_ik`` (McLachlan and Peel's "ICL-BIC") is another choice; it
-    is never smaller than this one, and it is not used here so that our ICL matches mclust's.
-
-    Parameters
-    ----------
-    resp : ndarray of shape (n_samples, n_components)
-        Responsibilities; each row sums to one.
-
-    Returns
-    -------
-    float
-        Non-negative.
-    """
-    resp = np.asarray(resp, dtype=float)
-    if resp.ndim != 2 or resp.shape[0] == 0:
-        raise ValueError(
-            f"resp must be a non-empty 2-D array (n_samples, n_components); got {resp.shape}."
-        )
-    top = resp.max(axis=1)
-    with np.errstate(divide="ignore"):
-        return float(-np.log(top).sum())
-
-
 def icl(model: GaussianMixtureEM, X: np.ndarray) -> float:
     """Integrated completed likelihood, mclust's definition in scikit-learn's sign.
 
     ``ICL = BIC + 2 * sum_i -log z_i,MAP(i)`` where ``z`` are the responsibilities of the
-    fitted model on ``X`` and ``MAP(i)`` the most likely component of row i. Lower is better;
-    mclust's ICL is ``-(this value)``.
+    fitted model on ``X`` and ``MAP(i)`` the most likely component of row i
+    (:func:`gmm_core.criteria.icl`). Lower is better; mclust's ICL is ``-(this value)``.
 
     Parameters
     ----------
@@ -151,39 +126,9 @@ def icl(model: GaussianMixtureEM, X: np.ndarray) -> float:
     -------
     float
     """
-    return float(model.bic(X)) + 2.0 * classification_entropy(model.predict_proba(X))
-
-
-def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
-    """Free parameters of a mixture, as scikit-learn (and mclust) count them for BIC.
-
-    Needed for the rows of fits that failed, which have no :class:`MixtureParams` to ask.
-    """
-    k, d = n_components, n_features
-    cov = {
-        "full": k * d * (d + 1) // 2,
-        "tied": d * (d + 1) // 2,
-        "diag": k * d,
-        "spherical": k,
-    }[check_covariance_type(covariance_type)]
-    return cov + k * d + k - 1
-
-
-def _criteria(params: MixtureParams, X: np.ndarray) -> dict[str, float]:
-    # One E-step serves all three criteria; the ICL term uses log responsibilities directly,
-    # which avoids exp-then-log of the responsibilities.
-    log_prob, log_resp = e_step(X, params)
-    n = X.shape[0]
-    total = float(log_prob.sum())
-    p = params.n_parameters()
-    bic = -2.0 * total + p * math.log(n)
-    return {
-        "bic": bic,
-        "aic": -2.0 * total + 2.0 * p,
-        "icl": bic + 2.0 * float(-log_resp.max(axis=1).sum()),
-        "log_likelihood": total / n,
-        "n_parameters": p,
-    }
+    with np.errstate(divide="ignore"):
+        log_resp = np.log(model.predict_proba(X))
+    return criteria.icl(model.bic(X), log_resp)
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -371,18 +316,6 @@ def _check_criterion(criterion: str) -> str:
     return criterion
 
 
-def _check_number(name: str, value, low: float, *, integer: bool) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kind)
-        or not math.isfinite(value)
-        or value < low
-    ):
-        what = "an integer" if integer else "a finite number"
-        raise ValueError(f"{name} must be {what} >= {low}; got {value!r}.")
-
-
 def _as_data(X) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
@@ -475,20 +408,18 @@ def sweep(
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
     types = tuple(covariance_types)
-    unknown = [t for t in types if t not in COVARIANCE_TYPES]
-    if not types or unknown or len(set(types)) != len(types):
+    if not types or len(set(types)) != len(types):
         raise ValueError(
             f"covariance_types must be distinct values among {', '.join(COVARIANCE_TYPES)}; "
             f"got {list(types)!r}."
         )
-    if init_params not in INIT_METHODS:
-        raise ValueError(
-            f"init_params must be one of {', '.join(INIT_METHODS)}; got {init_params!r}."
-        )
-    _check_number("n_init", n_init, 1, integer=True)
-    _check_number("max_iter", max_iter, 1, integer=True)
-    _check_number("tol", tol, 0.0, integer=False)
-    _check_number("reg_covar", reg_covar, 0.0, integer=False)
+    for covariance_type in types:
+        check_choice("covariance_types", covariance_type, COVARIANCE_TYPES)
+    check_init_params(init_params)
+    check_int("n_init", n_init, 1)
+    check_int("max_iter", max_iter, 1)
+    check_float("tol", tol, 0.0)
+    check_float("reg_covar", reg_covar, 0.0)
 
     distinct = len(np.unique(X, axis=0))
     rows: list[dict] = []
@@ -534,7 +465,7 @@ def sweep(
                     error=str(exc) or type(exc).__name__,
                 )
             else:
-                row.update(_criteria(model.history_.snapshots[-1].params, X))
+                row.update(criteria.criteria(model.history_.snapshots[-1].params, X))
                 events = degeneracy_at_end(model.history_, reg_covar)
                 row.update(
                     converged=bool(model.converged_),
@@ -725,7 +656,7 @@ def stopping_statistics(log_likelihoods: np.ndarray, n_samples: int) -> pd.DataF
         mclust's stops at j (see :func:`stopping_rules`).
     """
     values = _check_log_likelihoods(log_likelihoods)
-    _check_number("n_samples", n_samples, 1, integer=True)
+    check_int("n_samples", n_samples, 1)
     change = np.full(values.shape, np.nan)
     change[1:] = np.abs(np.diff(values))
     total = n_samples * values
@@ -786,7 +717,7 @@ def stopping_rules(log_likelihoods: np.ndarray, n_samples: int, tol: float) -> l
         scikit-learn's, mclust's, the total rule, in that order. ``iteration`` is None when
         the rule does not fire at or before the last recorded snapshot.
     """
-    _check_number("tol", tol, 0.0, integer=False)
+    check_float("tol", tol, 0.0)
     stats = stopping_statistics(log_likelihoods, n_samples)
     # scikit-learn's check after M-step j looks at the change recorded at snapshot j - 1.
     lagged_mean = stats["mean_change"].shift(1).to_numpy()
@@ -878,9 +809,7 @@ def component_parameters(covariance_type: str, n_features: int) -> int:
     -------
     int
     """
-    d = n_features
-    own = {"full": d * (d + 1) // 2, "tied": 0, "diag": d, "spherical": 1}
-    return d + own[check_covariance_type(covariance_type)]
+    return covariance_model(covariance_type).component_parameters(n_features)
 
 
 def _pairwise_bhattacharyya(params: MixtureParams, members: Sequence[int]) -> np.ndarray:
@@ -972,9 +901,9 @@ def _degeneracy(
     coincide_threshold: float,
 ) -> tuple[list[DegeneracyEvent], set[tuple[int, str]]]:
     """The events of :func:`degeneracy_events` and the (component, kind) still ongoing."""
-    _check_number("reg_covar", reg_covar, 0.0, integer=False)
-    _check_number("floor_factor", floor_factor, 0.0, integer=False)
-    _check_number("coincide_threshold", coincide_threshold, 0.0, integer=False)
+    check_float("reg_covar", reg_covar, 0.0)
+    check_float("floor_factor", floor_factor, 0.0)
+    check_float("coincide_threshold", coincide_threshold, 0.0)
     floor_weight = DEFAULT_WEIGHT_FLOOR if weight_floor is None else float(weight_floor)
     snapshots, n = _snapshots_of(history, run)
     if not snapshots:
@@ -1007,7 +936,7 @@ def _degeneracy(
                     "not estimated from them."
                 )
         covariances = params.full_covariances()
-        tied = params.covariance_type == "tied"
+        tied = params.covariance_model.shared
         smallest = np.linalg.eigvalsh(covariances[:1] if tied else covariances)[:, 0]
         for k, value in enumerate(smallest):
             if value <= floor:

@@ -1,6 +1,7 @@
 """Shared fixtures and the hypothesis profiles (a bounded one for CI)."""
 
 import os
+from pathlib import Path
 
 # scikit-learn runs its array-API estimator check only when SciPy is in array-API mode; it
 # must be set before SciPy is first imported.
@@ -11,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sklearn.datasets import load_iris, load_wine, make_blobs
 from sklearn.preprocessing import StandardScaler
+
+from gmm_core.compare import max_relative_difference
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -30,13 +33,17 @@ def wine_std() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def faithful_raw() -> np.ndarray:
+    """Old Faithful in its own units (minutes), as mclust's published numbers use it."""
+    path = Path(__file__).resolve().parents[1] / "gmm_core" / "datasets" / "faithful.csv"
+    return np.loadtxt(path, delimiter=",", skiprows=1)
+
+
+@pytest.fixture(scope="session")
 def blobs() -> np.ndarray:
     X, _ = make_blobs(n_samples=600, centers=4, n_features=3, cluster_std=1.5, random_state=7)
     return X
 
 
-def relative_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """max |ours - theirs| / max |theirs|: a scale-aware relative error of a whole array."""
-    ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
-    scale = np.max(np.abs(theirs))
-    return float(np.max(np.abs(ours - theirs)) / (scale if scale > 0 else 1.0))
+#: max |ours - theirs| / max |theirs|: a scale-aware relative error of a whole array.
+relative_difference = max_relative_difference

@@ -36,7 +36,7 @@ def assert_same_params(a, b):
 def test_keep_history_is_a_parameter_checked_in_fit(wine_std):
     model = GaussianMixtureEM(2, keep_history="some")
     assert model.get_params()["keep_history"] == "some"
-    with pytest.raises(ValueError, match="keep_history must be one of 'all', 'best'"):
+    with pytest.raises(ValueError, match="keep_history must be one of all, best"):
         model.fit(wine_std)
 
 
@@ -134,8 +134,10 @@ def test_the_compact_fit_never_holds_every_restart(wine_std):
     peak_all, bytes_all = peak("all")
     peak_best, _ = peak("best")
     assert peak_all >= bytes_all
-    # The current run and the best one so far, not all eight.
-    assert peak_best < 0.25 * bytes_all
+    # The current run and the best one so far, not all eight (nor a third one).
+    k, d = SETTINGS["n_components"], wine_std.shape[1]
+    run_bytes = (SETTINGS["max_iter"] + 1) * 8 * (k + k * d + k * d * d)
+    assert peak_best < 2.5 * run_bytes < 0.2 * bytes_all
 
 
 def test_the_compact_form_survives_json_and_pickle(both):

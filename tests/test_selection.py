@@ -64,12 +64,6 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def faithful_raw() -> np.ndarray:
-    """Old Faithful in its own units (minutes), as mclust's published numbers use it."""
-    return pd.read_csv(FAITHFUL)[["eruptions", "waiting"]].to_numpy(dtype=float)
-
-
-@pytest.fixture(scope="module")
 def three_blobs() -> np.ndarray:
     X, _ = make_blobs(
         n_samples=300, centers=[[0, 0], [8, 0], [4, 7]], cluster_std=1.0, random_state=0

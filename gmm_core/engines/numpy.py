@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import MixtureParams, log_det_cholesky
+from ..params import CovarianceModel, MixtureParams, log_det_cholesky
 from .base import LOG_2PI, SufficientStatistics, chunk_rows
 
 SUMMARY = "NumPy, chunk by chunk (the reference; always available)"
@@ -28,15 +28,13 @@ def wants(X: np.ndarray, params: MixtureParams, passes: int) -> bool:
     return True
 
 
-def _mahalanobis_sq(diff: np.ndarray, params: MixtureParams, k: int) -> np.ndarray:
+def _mahalanobis_sq(
+    diff: np.ndarray, chol: np.ndarray, model: CovarianceModel, k: int
+) -> np.ndarray:
     """Squared Mahalanobis distances of ``diff = X - mean_k`` rows, shape (m,)."""
-    chol = params.precisions_cholesky
-    ct = params.covariance_type
-    if ct == "full":
-        y = diff @ chol[k]
-    elif ct == "tied":
-        y = diff @ chol
-    elif ct == "diag":
+    if model.matrices:
+        y = diff @ (chol if model.shared else chol[k])
+    elif model.per_feature:
         y = diff * chol[k]
     else:
         return np.einsum("ij,ij->i", diff, diff) * chol[k] ** 2
@@ -57,16 +55,17 @@ def estimate_weighted_log_prob(X: np.ndarray, params: MixtureParams) -> np.ndarr
     """
     n, d = X.shape
     k_count = params.n_components
-    log_det = np.broadcast_to(
-        log_det_cholesky(params.precisions_cholesky, params.covariance_type, d), (k_count,)
-    )
+    # Read once: a recorded snapshot may derive its factors on every read.
+    chol = params.precisions_cholesky
+    model = params.covariance_model
+    log_det = np.broadcast_to(log_det_cholesky(chol, params.covariance_type, d), (k_count,))
     with np.errstate(divide="ignore"):
         # A weight of exactly zero (possible only in a user-given start) gives -inf: that
         # component then explains no point, which is the right answer.
         log_weights = np.log(params.weights)
     out = np.empty((n, k_count), dtype=X.dtype)
     for k in range(k_count):
-        maha = _mahalanobis_sq(X - params.means[k], params, k)
+        maha = _mahalanobis_sq(X - params.means[k], chol, model, k)
         out[:, k] = -0.5 * (d * LOG_2PI + maha) + log_det[k] + log_weights[k]
     return out
 
@@ -159,7 +158,7 @@ def accumulate(
     """
     n, d = X.shape
     step = chunk_size or chunk_rows(n, params.n_components, d)
-    full_second = params.covariance_type in ("full", "tied")
+    full_second = params.covariance_model.matrices
     total: SufficientStatistics | None = None
     for start in range(0, n, step):
         chunk = X[start : start + step]

@@ -1,0 +1,79 @@
+"""The criteria and the covariance-type table, written once and used by every caller."""
+
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture
+
+from gmm_core import GaussianMixtureEM, criteria, selection
+from gmm_core.params import COVARIANCE_MODELS, COVARIANCE_TYPES, covariance_model
+from gmm_core.selection import icl, sweep
+
+
+def test_the_covariance_table():
+    k, d = 3, 4
+    expected = {
+        # shape, covariance parameters, parameters one component estimates
+        "full": ((k, d, d), k * d * (d + 1) // 2, d + d * (d + 1) // 2),
+        "tied": ((d, d), d * (d + 1) // 2, d),
+        "diag": ((k, d), k * d, 2 * d),
+        "spherical": ((k,), k, d + 1),
+    }
+    assert tuple(COVARIANCE_MODELS) == COVARIANCE_TYPES == tuple(expected)
+    for name, (shape, n_cov, own) in expected.items():
+        model = covariance_model(name)
+        assert model.shape(k, d) == shape
+        assert model.n_parameters(k, d) == n_cov
+        assert model.component_parameters(d) == own == selection.component_parameters(name, d)
+    with pytest.raises(ValueError, match="covariance_type must be one of full, tied, diag"):
+        covariance_model("VVV")
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_bic_and_aic_are_scikit_learns(iris, covariance_type):
+    theirs = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(iris)
+    total = theirs.score(iris) * len(iris)
+    p = criteria.n_parameters(covariance_type, 3, iris.shape[1])
+    assert isinstance(p, int)
+    assert criteria.bic(total, p, len(iris)) == pytest.approx(theirs.bic(iris), rel=1e-12)
+    assert criteria.aic(total, p) == pytest.approx(theirs.aic(iris), rel=1e-12)
+    ours = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(iris)
+    assert ours._n_parameters() == p
+
+
+def test_the_sweep_and_the_estimator_share_one_parameter_count_and_one_icl(faithful_raw):
+    assert selection.n_parameters is criteria.n_parameters
+    assert selection.classification_entropy is criteria.classification_entropy
+    result = sweep(faithful_raw, 3, covariance_types=("tied", "diag"), n_init=2)
+    for row in result.table.itertuples():
+        model = result.models[(row.covariance_type, row.n_components)]
+        assert row.n_parameters == model._n_parameters()
+        assert row.bic == pytest.approx(model.bic(faithful_raw), rel=1e-12)
+        assert row.aic == pytest.approx(model.aic(faithful_raw), rel=1e-12)
+        # ICL from the sweep's log responsibilities and from predict_proba: the same number.
+        assert row.icl == pytest.approx(icl(model, faithful_raw), rel=1e-12)
+        assert row.icl >= row.bic
+
+
+def test_icl_penalty_from_responsibilities_and_from_their_logs():
+    resp = np.array([[1.0, 0.0], [0.5, 0.5], [0.2, 0.8]])
+    expected = -np.log(0.5) - np.log(0.8)
+    assert criteria.classification_entropy(resp) == pytest.approx(expected)
+    with np.errstate(divide="ignore"):
+        assert criteria.map_entropy(np.log(resp)) == pytest.approx(expected)
+    assert criteria.icl(10.0, np.log(resp[1:])) == pytest.approx(10.0 + 2 * expected)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(init_params="best"), "init_params must be one of kmeans, k-means++, random"),
+        (dict(tol=-1.0), "tol must be a finite number >= 0.0; got -1.0."),
+        (dict(n_init=0), "n_init must be an integer >= 1; got 0."),
+        (dict(reg_covar=float("nan")), "reg_covar must be a finite number >= 0.0"),
+    ],
+)
+def test_the_estimator_and_the_sweep_check_settings_alike(iris, arguments, message):
+    with pytest.raises(ValueError, match=message.replace("+", r"\+").replace(".", r"\.")):
+        GaussianMixtureEM(2, **arguments).fit(iris)
+    with pytest.raises(ValueError, match=message.replace("+", r"\+").replace(".", r"\.")):
+        sweep(iris, 2, **arguments)
