@@ -2,8 +2,8 @@
 
 ``python bench/em_speed.py`` runs everything (about 4 minutes on 2 idle cores, up to 10 on a
 busy machine); ``--quick`` runs reduced sizes and skips the cold compile (under a minute);
-``--cases AF`` runs a subset (A-D speed, E memory, F float32, K compile). The cases of the
-"Speed" issue:
+``--cases AF`` runs a subset (A-D speed, E memory, F float32, K compile; H, history memory,
+only when asked for: ``--cases H``). The cases of the "Speed" issue:
 
 ====  =========  ==  ==  ==========  ===============================================
 case  n          d   K   covariance  target
@@ -47,6 +47,12 @@ threads and then on one thread. A pass in float32 takes half the time of one in 
 an iteration also holds costs that do not shrink with the dtype (the M-step, waking the worker
 threads, which takes milliseconds at times on a shared virtual machine), so the ratio per
 iteration with all threads is the noisier of the two.
+
+History (H, issue 13): the memory a fit's ``history_`` holds, K = 20 full components on the
+standardised wine data (178 rows, 13 features), 1,000 iterations (``--quick``: 100), 20
+restarts, ``tol=0``, with ``keep_history='all'`` and ``'best'``, each in a fresh process:
+``history_.nbytes`` (its arrays), the ``tracemalloc`` peak during the fit and what stays
+allocated after it (the history and the model), and the RSS high-water mark added.
 
 Compile (K): a subprocess with ``NUMBA_CACHE_DIR`` pointing to an empty temporary directory
 compiles the kernels the cases use (cold: once per machine), a second one loads them from that
@@ -235,6 +241,46 @@ def memory_probe(side: str, n: int, max_iter: int) -> dict:
     }
 
 
+HISTORY = dict(n_components=20, n_init=20, tol=0.0, random_state=42)
+
+
+def history_probe(keep: str, max_iter: int) -> dict:
+    """Memory of one fit's history on the wine data (run in a fresh process)."""
+    import tracemalloc
+
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from gmm_core import GaussianMixtureEM
+
+    X = StandardScaler().fit_transform(load_wine().data)
+    # Load the kernels first (not measured); a small warm-up, so that the RSS it leaves in
+    # the allocator's pools does not hide the fit's.
+    warm = dict(HISTORY, n_init=1)
+    GaussianMixtureEM(**warm, max_iter=1, engine=ENGINE).fit(X, warn_convergence=False)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        hwm_reset = True
+    except OSError:
+        hwm_reset = False
+    rss = _status("VmRSS")
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    model = GaussianMixtureEM(**HISTORY, max_iter=max_iter, keep_history=keep, engine=ENGINE)
+    model.fit(X, warn_convergence=False)
+    seconds = time.perf_counter() - t0
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "nbytes": model.history_.nbytes,
+        "tracemalloc_held": held,
+        "tracemalloc_peak": peak,
+        "rss_peak_added": _status("VmHWM") - rss if hwm_reset else None,
+        "seconds": seconds,
+        "iterations": sum(len(run) - 1 for run in model.history_.runs),
+    }
+
+
 def compile_probe(n: int) -> dict:
     """Seconds of the first call of each kernel the cases use (compile or cache load)."""
     from gmm_core.params import MixtureParams  # gmm_core itself, without numba
@@ -384,6 +430,25 @@ def float32_rows(quick: bool, m1: int, m2: int, reps: int) -> None:
     )
 
 
+def history_rows(quick: bool) -> None:
+    max_iter = 100 if quick else 1000
+    print(
+        f"\nH: history_ of K=20 full on wine (178 x 13), {max_iter} iterations, 20 restarts, "
+        "tol=0 (each in a fresh process; tracemalloc slows the fit)"
+    )
+    for keep in ("all", "best"):
+        probe = run_probe(["--history-probe", keep, "--n", str(max_iter)])
+        rss = probe["rss_peak_added"]
+        print(
+            f"  keep_history={keep!r:6}: history_.nbytes {probe['nbytes'] / 2**20:8.1f} MiB, "
+            f"held after fit {probe['tracemalloc_held'] / 2**20:8.1f} MiB, "
+            f"peak during fit {probe['tracemalloc_peak'] / 2**20:8.1f} MiB, RSS high-water "
+            f"{'n/a' if rss is None else f'{rss / 2**20:.1f} MiB'}, "
+            f"{probe['iterations']} iterations in {probe['seconds']:.1f} s",
+            flush=True,
+        )
+
+
 def compile_rows(quick: bool) -> None:
     probe_n = 2000
     if quick:
@@ -407,11 +472,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes, under a minute")
     parser.add_argument(
-        "--cases", default="ABCDEFK", help="A-D speed, E memory, F float32, K compile"
+        "--cases",
+        default="ABCDEFK",
+        help="A-D speed, E memory, F float32, K compile, H history memory (not by default)",
     )
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions")
     parser.add_argument("--memory-probe", choices=["sklearn", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--history-probe", choices=["all", "best"], help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
@@ -419,6 +487,9 @@ def main() -> None:
         return
     if args.compile_probe:
         print(json.dumps(compile_probe(args.n)))
+        return
+    if args.history_probe:
+        print(json.dumps(history_probe(args.history_probe, args.n)))
         return
 
     import numba
@@ -448,6 +519,8 @@ def main() -> None:
         float32_rows(quick, m1, m1 + 2 * (m2 - m1), 2 * reps - 1)
     if "K" in args.cases:
         compile_rows(quick)
+    if "H" in args.cases:
+        history_rows(quick)
     print(
         f"\ntotal {time.perf_counter() - t_start:.0f} s, load average "
         f"{os.getloadavg()[0]:.2f} at end"
