@@ -10,9 +10,10 @@ umap-learn (and numba, which compiles it) takes seconds to import, so it is impo
 
 UMAP on many rows
 -----------------
-A full umap-learn run on 100,000 rows took 82 s warm on this 2-core machine, and ~339 s as a
-server's first run (pynndescent's index compiles and prepares for 25-80 s in every process, and
-the old path fitted 20,000 rows and transformed the rest). :func:`project` now
+The previous path (umap-learn fitted on 20,000 rows, its ``transform()`` for the rest) took
+82 s warm on 100,000 rows on this 2-core machine and ~339 s as a server's first run (issue 11);
+pynndescent's index alone compiles and prepares for 25-80 s in every process. :func:`project`
+now
 
 1. finds each sampled row's k nearest sampled rows exactly, with scikit-learn's trees (cosine
    and correlation through unit-length rows), and builds umap-learn's fuzzy graph from them in
@@ -25,32 +26,37 @@ the old path fitted 20,000 rows and transformed the rest). :func:`project` now
 4. refines those places with ``transform()``'s 30 epochs against the still sample, in batches
    of 2,000 rows so that numba, which holds the GIL, never stalls the app's other threads.
 
-Measured with ``python bench/umap_speed.py --repeats 3`` (2 cores shared with other jobs; the
-load average was 2-4 in the first run and 5-9 in the second, hence the ranges), trustworthiness
-from ``sklearn.manifold.trustworthiness`` on the same 5,000 random rows, n_neighbors=15, against
-``umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=42)`` on all rows:
+Measured with ``python bench/umap_speed.py --repeats 5`` on the 2 cores while other jobs used
+them (load average 6-9, so wall times are inflated; CPU seconds are what idle cores would
+take), trustworthiness from ``sklearn.manifold.trustworthiness`` on the same 5,000 random
+rows, n_neighbors=15, against ``umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=42)`` on
+all the rows:
 
-========================  =============  ===========  ============  ===============  =========
-100,000 rows              warm (CPU)     first run    empty cache   trustworthiness  full UMAP
-========================  =============  ===========  ============  ===============  =========
-8 blobs, 8-D              11.6-13.3 s    15.8-17.3 s  27-56 s       0.9655           0.9671
-digits + noise, 64-D      12.4-17.1 s    14.4-33 s    25-33 s       0.9906           0.5878
-========================  =============  ===========  ============  ===============  =========
+====================  ===============  =========  ===========  ===============  =========
+100,000 rows          warm (CPU)       first run  empty cache  trustworthiness  full UMAP
+====================  ===============  =========  ===========  ===============  =========
+8 blobs, 8-D          13.4 s (6.9 s)   8.8 s      23.7 s       0.9659           0.9671
+digits + noise, 64-D  14.4 s (9.6 s)   17.4 s     51.8 s       0.9905           0.5878
+====================  ===============  =========  ===========  ===============  =========
 
-"warm" is a server that has projected once (CPU seconds 9.2 and 12.1, what the wall time is on
-idle cores); "first run" a fresh process with numba's on-disk cache as installed (the compile
-phase is 1.5-3 s of it); "empty cache" a fresh ``NUMBA_CACHE_DIR`` (the first run after
-installing or upgrading numba, umap-learn or pynndescent: importing umap-learn compiles
-pynndescent, 15-38 s). The digits are scikit-learn's 1,797 images drawn to 100,000 rows with
-N(0, 1) noise per pixel: ~56 near-copies of every image, so a full UMAP's 15 neighbours are
-copies of the same image and its graph falls into ~1,800 islands laid out arbitrarily, while a
-5,000-row sample (~3 copies each) links similar images. On the 1,797 digits themselves the
-full pipeline here gives 0.9861 against umap-learn's 0.9876, and laying out 600 of them and
-placing the rest 0.9708. On the digits, refining lifted trustworthiness from 0.982 to 0.991
-for ~4 s of CPU (on the blobs it changed nothing: 0.9666 without). A 7,500-row sample gave
-0.9921 and 0.9662 for 35-40 % more CPU (16.6 and 13.1 s), 10,000 rows 0.984 and 0.9657 for
-23 and 14 s (umap-learn's spectral start took 10 s on that digits sample): 5,000 keeps the
-time well under 20 s when other work shares the cores.
+(An earlier run at load 2-4, with 500 layout epochs: 11.6 and 12.4 s warm.) "warm" is the
+median of 5 in a process that has projected once; "first run" is a fresh process with numba's
+on-disk cache as installed (its compile phase took 1.6-2.8 s); "empty cache" a fresh
+``NUMBA_CACHE_DIR``, the first run after installing or upgrading numba, umap-learn or
+pynndescent (importing umap-learn then compiles pynndescent: 15-29 s). The previous pipeline
+took 53 s (53 s CPU) on the blobs beside these runs, for trustworthiness 0.9664. The digits are
+scikit-learn's 1,797 images drawn to 100,000 rows with N(0, 1) noise per pixel: ~56
+near-copies of every image, so a full UMAP's 15 neighbours are copies of the same image and its
+graph falls into ~1,800 islands laid out arbitrarily, while a 5,000-row sample (~3 copies each)
+links similar images. On the 1,797 digits themselves, laid out whole, this pipeline gives
+0.9861 against umap-learn's 0.9876; laying out 600 of them and placing the rest gives 0.9708.
+
+Choices, measured with 500 layout epochs: refining lifted the digits' trustworthiness from
+0.982 to 0.991 for ~4 s of CPU (on the blobs it changed nothing: 0.9666 without). A 7,500-row
+sample gave 0.9921 (digits) and 0.9662 (blobs) for 35-40 % more CPU (16.6 and 13.1 s against
+13.2 and 9.4 s), 10,000 rows 0.984 and 0.9657 for 23 and 14 s (umap-learn's spectral start
+alone took 10 s on that digits sample): 5,000 keeps the time well under 20 s when other work
+shares the cores.
 """
 
 from __future__ import annotations
@@ -69,8 +75,8 @@ import numpy as np
 
 METHODS: tuple[str, ...] = ("none", "pca", "umap")
 #: UMAP lays out at most this many rows; the others are placed from their nearest laid-out rows.
-#: Chosen by measurement (see the module docstring): 5,000 rows lay out in about 4 s on this
-#: 2-core machine; larger samples cost 35-130 % more time for at most 0.0015 trustworthiness.
+#: Chosen by measurement (see the module docstring): 5,000 rows lay out in 2-4 s on this 2-core
+#: machine; larger samples cost 35-130 % more time for at most 0.0015 more trustworthiness.
 MAX_UMAP_ROWS = 5_000
 
 UMAP_METRICS: tuple[str, ...] = ("euclidean", "manhattan", "cosine", "correlation", "chebyshev")
