@@ -15,7 +15,6 @@ Not a page. Three kinds of state, each where it survives what it must:
 from __future__ import annotations
 
 import hashlib
-import inspect
 import threading
 import time
 from collections import OrderedDict
@@ -28,7 +27,12 @@ import streamlit as st
 
 from gmm_core.dashboard.data import DataError, PreparedData, ReadReport, prepare, read_table
 from gmm_core.dashboard.fitting import FitSettings
-from gmm_core.dashboard.projection import Projection, ProjectionError, project
+from gmm_core.dashboard.projection import (
+    Projection,
+    ProjectionCancelled,
+    ProjectionError,
+    project,
+)
 from gmm_core.dashboard.samples import SAMPLES, load_sample
 
 DEFAULT_SAMPLE = "blobs"
@@ -444,6 +448,8 @@ class ProjectionJob:
     def _work(self, run: Callable[..., Projection]) -> None:
         try:
             self.result = run(self._progress, self.cancelled.is_set)
+        except ProjectionCancelled:
+            pass  # nobody waits for it any more; a later request starts it again
         except ProjectionError as err:
             self.error = str(err)
         except Exception as err:
@@ -465,10 +471,7 @@ _JOBS_LOCK = threading.Lock()
 
 
 def _start_projection(key: str, prepared: PreparedData, prep: Preparation) -> ProjectionJob:
-    accepts_stop = "should_stop" in inspect.signature(project).parameters
-
     def run(progress, should_stop) -> Projection:
-        extra = {"should_stop": should_stop} if accepts_stop else {}
         return project(
             prepared.X,
             prep.method,
@@ -478,7 +481,7 @@ def _start_projection(key: str, prepared: PreparedData, prep: Preparation) -> Pr
             metric=prep.metric,
             random_state=prep.seed,
             progress=progress,
-            **extra,
+            should_stop=should_stop,
         )
 
     with _JOBS_LOCK:
