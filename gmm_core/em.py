@@ -21,13 +21,14 @@ starting point, both produce the same iterates to rounding error.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .engines import accumulate_statistics, engine_names, resolve_engine
+from .engines import accumulate_statistics, engine_names, get_engine, resolve_engine
 from .engines.base import CHUNK_ELEMENTS, LOG_2PI, SufficientStatistics, chunk_rows
 from .engines.numpy import (
     e_step,
@@ -195,6 +196,7 @@ def em_iterations(
     previous_log_likelihood: float = -np.inf,
     chunk_size: int | None = None,
     engine: str = "auto",
+    accumulate: Callable[[np.ndarray, MixtureParams], SufficientStatistics] | None = None,
 ) -> Iterator[Snapshot]:
     """Run EM from ``start``, yielding one :class:`Snapshot` per iteration as it goes.
 
@@ -219,6 +221,10 @@ def em_iterations(
         An engine of :mod:`gmm_core.engines` ('numpy', 'numba'), or 'auto', which decides
         once for the whole run, on the work of ``max_iter + 1`` passes
         (:func:`gmm_core.engines.resolve_engine`).
+    accumulate : callable, optional
+        ``accumulate(X, params) -> SufficientStatistics``: the E-step pass to run instead of
+        an engine's (one over the blocks of a distributed array, say); ``engine`` and
+        ``chunk_size`` are then its own business.
 
     Yields
     ------
@@ -232,13 +238,15 @@ def em_iterations(
         If a covariance stops being positive definite.
     """
     n = X.shape[0]
-    # One engine for the whole run, chosen on all the passes it may make.
-    engine = resolve_engine(X, start, engine, passes=max_iter + 1)
+    if accumulate is None:
+        # One engine for the whole run, chosen on all the passes it may make.
+        pass_engine = get_engine(resolve_engine(X, start, engine, passes=max_iter + 1))
+        accumulate = functools.partial(pass_engine.accumulate, chunk_size=chunk_size)
     params = start
     prev_ll = previous_log_likelihood
     finishing = False
     for iteration in range(max_iter + 1):
-        stats = accumulate_statistics(X, params, chunk_size=chunk_size, engine=engine)
+        stats = accumulate(X, params)
         ll = stats.mean_log_likelihood
         empty = tuple(int(k) for k in np.flatnonzero(params.weights * n < EMPTY_COMPONENT_MASS))
         yield Snapshot(iteration, params, ll, empty, converged=finishing)

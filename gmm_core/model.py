@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -318,6 +318,39 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         """Fit, set the fitted attributes, and return the validated ``X``."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         settings = self._validated_settings(X)
+        self._fit_restarts(X, settings, progress=progress, warn_convergence=warn_convergence)
+        return X
+
+    def _fit_restarts(
+        self,
+        X,
+        settings: dict,
+        *,
+        progress: ProgressCallback | None = None,
+        warn_convergence: bool = True,
+        init_rows=None,
+        iterate: Callable[..., Iterator[Snapshot]] = em_iterations,
+    ) -> None:
+        """The restarts of a fit on checked data: starts, EM runs, the kept one, the attributes.
+
+        The seam for fits of data that are not a NumPy array in memory (a Dask array): the
+        caller checks ``X`` and the settings (:meth:`_validated_settings`), records
+        ``n_features_in_``, and passes how to start and how to run EM.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            What ``iterate`` runs over; only its shape and dtype are used here.
+        settings : dict
+            From :meth:`_validated_settings`.
+        progress : callable, optional
+        warn_convergence : bool, default True
+        init_rows : array of shape (m, n_features), optional
+            The rows the starting points are estimated from (``X`` by default; a sample of
+            it for data that do not fit in memory).
+        iterate : callable, default :func:`gmm_core.em.em_iterations`
+            Called as ``em_iterations`` is, yielding the snapshots of one EM run.
+        """
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = settings["n_init"] if do_init else 1
         random_state = check_random_state(self.random_state)
@@ -328,7 +361,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         for run in range(n_init):
             if do_init:
                 start = initial_params(
-                    X,
+                    X if init_rows is None else init_rows,
                     self.n_components,
                     covariance_type=self.covariance_type,
                     init_params=self.init_params,
@@ -345,7 +378,17 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             # 'auto' decides once per run (so, with the same sizes, once per fit), on the work
             # of every pass the run may make.
             engine = resolve_engine(X, start, self.engine, passes=settings["max_iter"] + 1)
-            snapshots = self._run(X, start, previous, settings, engine, run, n_init, progress)
+            iterates = iterate(
+                X,
+                start,
+                reg_covar=settings["reg_covar"],
+                tol=settings["tol"],
+                max_iter=settings["max_iter"],
+                previous_log_likelihood=previous,
+                chunk_size=self.chunk_size,
+                engine=engine,
+            )
+            snapshots = self._record(iterates, run, n_init, progress)
             # scikit-learn ranks restarts by the lower bound computed in the last iteration,
             # i.e. the log-likelihood of the parameters *before* the final M-step.
             bound = snapshots[-2].log_likelihood if len(snapshots) > 1 else -np.inf
@@ -380,34 +423,20 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        return X
 
-    def _run(
+    def _record(
         self,
-        X: np.ndarray,
-        start: MixtureParams,
-        previous: float,
-        settings: dict,
-        engine: str,
+        snapshots_of_run: Iterator[Snapshot],
         run: int,
         n_init: int,
         progress: ProgressCallback | None,
     ) -> tuple[Snapshot, ...]:
-        """One EM run from ``start``: its snapshots, reported as they come."""
+        """One EM run's snapshots, reported as they come, kept as ``keep_history`` says."""
         compact = self.keep_history == "best"
         snapshots: list[Snapshot] = []
-        for snap in em_iterations(
-            X,
-            start,
-            reg_covar=settings["reg_covar"],
-            tol=settings["tol"],
-            max_iter=settings["max_iter"],
-            previous_log_likelihood=previous,
-            chunk_size=self.chunk_size,
-            engine=engine,
-        ):
+        for snap in snapshots_of_run:
             if compact and len(snapshots) > 1:
                 # The previous M-step's parameters are history now: their Cholesky factors
                 # can be derived again (the start's and the last snapshot's are kept).

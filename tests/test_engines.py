@@ -214,3 +214,48 @@ def test_the_library_has_no_import_cycle():
     for module in sorted(edges):
         if module not in state:
             visit(module, [module])
+
+
+def test_em_iterations_runs_a_pass_it_is_given():
+    """The seam for passes that are not an in-memory engine's (a distributed one, say)."""
+    from gmm_core.em import em_iterations
+
+    X = mixture(2000, 2, 3)
+    start = some_params(X, 3, "full")
+    calls = []
+
+    def counted(X, params):
+        calls.append(params)
+        return engines.get_engine("numpy").accumulate(X, params, chunk_size=300)
+
+    given = list(em_iterations(X, start, max_iter=20, accumulate=counted))
+    reference = list(em_iterations(X, start, max_iter=20, engine="numpy"))
+    assert len(calls) == len(given) == len(reference)
+    assert calls[0] is start
+    for a, b in zip(given, reference, strict=True):
+        assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-12)
+        assert relative_difference(a.means, b.means) < 1e-12
+
+
+@pytest.mark.parametrize("keep_history", ["all", "best"])
+def test_the_restart_loop_takes_another_em_and_other_rows_to_start_from(keep_history):
+    """GaussianMixtureEM._fit_restarts: what a fit of out-of-memory data reuses."""
+    from gmm_core.em import em_iterations
+
+    X = mixture(3000, 2, 3)
+    runs = []
+
+    def iterate(X, start, **settings):
+        runs.append(settings["engine"])
+        yield from em_iterations(X, start, **settings)
+
+    options = dict(n_components=3, n_init=3, random_state=0, keep_history=keep_history)
+    model = GaussianMixtureEM(**options)
+    model.n_features_in_ = X.shape[1]
+    model._fit_restarts(X, model._validated_settings(X), init_rows=X[:500], iterate=iterate)
+    assert runs == ["numpy"] * 3 and model.engine_ == "numpy"
+    assert model.history_.keep == keep_history and len(model.history_.runs) == 3
+    # The same fit as the estimator's own loop, started from the same 500 rows.
+    reference = GaussianMixtureEM(**options).fit(X[:500])
+    np.testing.assert_array_equal(model.history_[0].means, reference.history_[0].means)
+    assert model.n_iter_ >= 1 and np.isfinite(model.lower_bound_)

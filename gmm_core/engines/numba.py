@@ -60,19 +60,10 @@ def wants(X: np.ndarray, params: MixtureParams, passes: int) -> bool:
 def accumulate(
     X: np.ndarray, params: MixtureParams, *, chunk_size: int | None = None
 ) -> SufficientStatistics:
-    """The compiled pass (:func:`gmm_core._fast.accumulate`).
+    """The compiled pass: :func:`gmm_core._fast.accumulate` (float64 or float32 ``X``).
 
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), float64 or float32
-    params : MixtureParams
-    chunk_size : int, optional
-        Rows per block of the parallel partition (chosen from the sizes by default).
-
-    Returns
-    -------
-    SufficientStatistics
-        In ``X``'s dtype; within about 1e-15 (relative, float64) of the reference.
+    ``chunk_size`` is the rows per block of the parallel partition; the statistics are within
+    about 1e-15 (relative, float64) of the reference's.
     """
     from .. import _fast
 
