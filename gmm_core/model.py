@@ -180,8 +180,33 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.engine = engine
 
     # ------------------------------------------------------------------ validation
-    def _validated_settings(self, X: np.ndarray) -> dict:
-        n, d = X.shape
+    def check_settings(self, n_samples: int, n_features: int) -> None:
+        """Raise what ``fit`` would raise about these settings, without data or a fit.
+
+        For forms that check settings before fitting: the same checks and messages as
+        ``fit``, for data of this shape (float64).
+
+        Parameters
+        ----------
+        n_samples, n_features : int
+
+        Raises
+        ------
+        ValueError
+            A setting out of range, an unknown name, initial arrays of the wrong shape, or
+            more components than rows.
+        EngineUnavailableError
+            ``engine='numba'`` where numba cannot be imported.
+        """
+        shape = (check_int("n_samples", n_samples, 1), check_int("n_features", n_features, 1))
+        self._settings_for(shape, np.dtype(np.float64))
+
+    def _validated_settings(self, X) -> dict:
+        """The checked settings for data ``X`` (only its shape and dtype are read)."""
+        return self._settings_for(X.shape, X.dtype)
+
+    def _settings_for(self, shape: tuple[int, int], dtype) -> dict:
+        n, d = shape
         k = check_int("n_components", self.n_components, 1)
         check_covariance_type(self.covariance_type)
         check_init_params(self.init_params)
@@ -201,9 +226,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 f"Expected n_samples >= n_components but got n_components = {k}, "
                 f"n_samples = {n}. Choose at most {n} components or provide more rows."
             )
-        settings["weights_init"] = self._check_weights_init(k, X.dtype)
-        settings["means_init"] = self._check_array_init("means_init", (k, d), X.dtype)
-        settings["precisions_init"] = self._check_precisions_init(k, d, X.dtype)
+        settings["weights_init"] = self._check_weights_init(k, dtype)
+        settings["means_init"] = self._check_array_init("means_init", (k, d), dtype)
+        settings["precisions_init"] = self._check_precisions_init(k, d, dtype)
         return settings
 
     def _check_array_init(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray | None:

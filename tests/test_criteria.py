@@ -77,3 +77,23 @@ def test_the_estimator_and_the_sweep_check_settings_alike(iris, arguments, messa
         GaussianMixtureEM(2, **arguments).fit(iris)
     with pytest.raises(ValueError, match=message.replace("+", r"\+").replace(".", r"\.")):
         sweep(iris, 2, **arguments)
+
+
+def test_settings_can_be_checked_before_a_fit(iris):
+    GaussianMixtureEM(3).check_settings(150, 4)  # nothing to say
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components"):
+        GaussianMixtureEM(20).check_settings(10, 2)
+    with pytest.raises(ValueError, match="means_init' should have the shape of \\(2, 3\\)"):
+        GaussianMixtureEM(2, means_init=np.zeros((2, 4))).check_settings(100, 3)
+    for arguments, _ in [
+        (dict(init_params="best"), None),
+        (dict(tol=-1.0), None),
+        (dict(n_init=0), None),
+        (dict(engine="cuda"), None),
+        (dict(keep_history="most"), None),
+    ]:
+        with pytest.raises(ValueError) as before:
+            GaussianMixtureEM(2, **arguments).check_settings(*iris.shape)
+        with pytest.raises(ValueError) as fitting:
+            GaussianMixtureEM(2, **arguments).fit(iris)
+        assert str(before.value) == str(fitting.value)
