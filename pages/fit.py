@@ -11,7 +11,13 @@ from gmm_core.dashboard.fit_views import (
 )
 from gmm_core.dashboard.fitting import fit_view
 from gmm_core.dashboard.live import describe_settings, rows_line
-from pages.ui.state import Pending, cached_for_fit, prepared_and_projection, projection_progress
+from pages.ui.state import (
+    Pending,
+    cached_for_fit,
+    prepared_and_projection,
+    projection_progress,
+    share_link,
+)
 from pages.ui.widgets import autoplay, downloads, live_fit, m_step_panel, settings_widgets
 
 st.markdown(
@@ -100,6 +106,12 @@ def draw(result) -> None:
             st.caption(title)
             st.dataframe(matrix, width="content")
     downloads(result, fit_data.table)
+    with st.expander("Share this view", key="x_share"):
+        st.caption(
+            "This link opens the same data, preparation and settings in another browser (the "
+            "address bar holds the same; an uploaded file while this server still keeps it):"
+        )
+        st.code(share_link(), language=None, wrap_lines=True)
 
 
 fit_panel()

@@ -391,6 +391,9 @@ def test_settings_survive_the_paths_people_take(app_page, browser):
     # K = 4 differs from faithful's own K: the link must carry it.
     set_number(page, "fit_n_components", 4)
     assert "k=4" in page.url
+    page.get_by_text("Share this view").click()
+    link = page.locator(".st-key-x_share code").first.text_content()
+    assert link.startswith("http://127.0.0.1") and "sample=faithful" in link and "k=4" in link
     # A page that ends early still writes the link and the summary line.
     go_to(page, "Model selection")
     assert "sample=faithful" in page.url and "faithful, 272 rows" in summary_line(page)

@@ -370,6 +370,18 @@ def link_params() -> dict[str, str]:
     return out
 
 
+def share_link() -> str:
+    """The full address that opens this view elsewhere (the page, data, preparation, settings).
+
+    An uploaded file is named by its hash: the link works while the server still holds it.
+    """
+    from urllib.parse import urlencode
+
+    base = st.context.url or ""
+    query = urlencode(link_params())
+    return f"{base}?{query}" if query else base
+
+
 def write_link() -> None:
     """Mirror the session's choices into the URL (only what changed is sent)."""
     wanted = link_params()
