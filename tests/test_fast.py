@@ -5,12 +5,10 @@ No timings here: bench/em_speed.py measures speed.
 
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
 from conftest import relative_difference
-from sklearn.exceptions import ConvergenceWarning
 from test_em_vs_sklearn import sklearn_iterates, starting_point
 
 # numba is a declared dependency: a missing one is a failure here, never a skip.
@@ -132,9 +130,7 @@ def test_same_start_path_matches_sklearn(covariance_type, d):
     ours = GaussianMixtureEM(
         4, covariance_type=covariance_type, max_iter=n_steps, tol=0, engine="numba", **start
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        ours.fit(X)
+    ours.fit(X, warn_convergence=False)
     assert ours.engine_ == "numba"
     theirs = sklearn_iterates(X, 4, covariance_type, start, n_steps, 1e-6)
     for j, (w, m, c, lower_bound) in enumerate(theirs, start=1):
@@ -178,9 +174,7 @@ def test_blas_formulation_path_matches_sklearn(blas_from_12_features, covariance
         engine="numba",
         **start,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        ours.fit(X)
+    ours.fit(X, warn_convergence=False)
     theirs = sklearn_iterates(X, 3, covariance_type, start, n_steps, 1e-6)
     for j, (w, m, c, _) in enumerate(theirs, start=1):
         snap = ours.history_[j]
@@ -193,9 +187,7 @@ def test_blas_formulation_path_matches_sklearn(blas_from_12_features, covariance
 def test_engine_numpy_and_numba_give_the_same_fit(covariance_type):
     X = mixture_data(4000, 3, 4, seed=11)
     start = GaussianMixtureEM(4, covariance_type=covariance_type, random_state=0, max_iter=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        params = start.fit(X).history_[0].params
+    params = start.fit(X, warn_convergence=False).history_[0].params
     runs = {
         engine: list(em_iterations(X, params, tol=1e-6, max_iter=200, engine=engine))
         for engine in ("numpy", "numba")

@@ -11,13 +11,11 @@ passes by accepting any error.
 import base64
 import json
 import re
-import warnings
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sklearn.exceptions import ConvergenceWarning
 
 from gmm_core import COVARIANCE_TYPES, DegenerateCovarianceError, GaussianMixtureEM
 from gmm_core.em import e_step, likelihood_drops
@@ -108,9 +106,7 @@ def test_em_is_finite_monotone_and_normalised(data, reg_covar, covariance_type, 
         reg_covar=reg_covar,
     )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X)
+        model.fit(X, warn_convergence=False)
     except DegenerateCovarianceError as err:
         # The only failure allowed, and only where rounding can beat reg_covar; any other
         # exception (a bare ValueError included) fails the test.
@@ -160,9 +156,7 @@ def test_a_component_collapsing_onto_repeated_rows_is_an_error_not_noise():
     assert "reg_covar = 0" in str(e.value) and "after EM iteration" in str(e.value)
     # A reg_covar small against the data's spread (1e-6 here) but far above rounding holds
     # the component on the floor: EM ascends, and the fit is reported as degenerate.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        held = model.set_params(reg_covar=1e-9).fit(X)
+    held = model.set_params(reg_covar=1e-9).fit(X, warn_convergence=False)
     assert likelihood_drops(held.history_.snapshots) == []
     assert held.covariances_.min() == pytest.approx(1e-9, rel=1e-6)
     events = degeneracy_events(held.history_, held.reg_covar)
