@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from gmm_core import em, selection
+from gmm_core import selection
 from gmm_core.dashboard import fitting
 from gmm_core.dashboard.animation import (
     MAX_FRAMES,
@@ -103,7 +103,8 @@ def test_bad_settings_are_refused_in_words(table):
         (FitSettings(n_components=0), "K must be between"),
         (FitSettings(n_components=21), "K must be between"),
         (FitSettings(max_iter=0), "Iterations must be between"),
-        (FitSettings(reg_covar=-1.0), "must be zero or positive"),
+        (FitSettings(reg_covar=-1.0), "reg_covar must be a finite number >= 0"),
+        (FitSettings(tol=-1.0), "tol must be a finite number >= 0"),
     ]:
         with pytest.raises(ValueError, match=phrase):
             run_fit(view, bad)
@@ -233,7 +234,10 @@ def test_first_pass_is_timed_apart_and_the_progress_callback_is_not_timed(table,
     # per later pass, and a progress callback that takes 100 s (a slow browser).
     now = [0.0]
     passes = []
-    accumulate = em.accumulate_statistics
+    # The E-step pass of the engine a small fit runs on (engine="auto" picks numpy here).
+    from gmm_core.engines import numpy as numpy_engine
+
+    accumulate = numpy_engine.accumulate
 
     def timed_pass(*args, **kwargs):
         passes.append(1)
@@ -244,7 +248,7 @@ def test_first_pass_is_timed_apart_and_the_progress_callback_is_not_timed(table,
         now[0] += 100.0
 
     monkeypatch.setattr(fitting, "perf_counter", lambda: now[0])
-    monkeypatch.setattr(em, "accumulate_statistics", timed_pass)
+    monkeypatch.setattr(numpy_engine, "accumulate", timed_pass)
     prepared = prepare(table, ["a", "b"])
     view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
     result = run_fit(view, FitSettings(n_components=3), progress=slow_progress)

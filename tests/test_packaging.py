@@ -16,6 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_MODULES = [
     "gmm_core",
     *sorted(f"gmm_core.{p.stem}" for p in (ROOT / "gmm_core").glob("*.py") if p.stem != "__init__"),
+    *sorted(
+        f"gmm_core.engines.{p.stem}"
+        for p in (ROOT / "gmm_core" / "engines").glob("*.py")
+        if p.stem != "__init__"
+    ),
 ]
 #: What a library import must never bring in.
 APP_STACK = (
@@ -26,6 +31,8 @@ APP_STACK = (
     "openpyxl",
     "pyarrow",
     "gmm_core.dashboard",
+    "dask",
+    "distributed",
 )
 
 
