@@ -11,7 +11,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import criteria
+from . import (
+    criteria,
+    dask_em,  # imports dask only when given a Dask collection
+)
 from ._validation import check_choice, check_float, check_int
 from .em import (
     KEEP_HISTORY,
@@ -85,6 +88,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         missing, 'auto' uses numpy and warns once per process
         (:class:`~gmm_core.engines.CompiledEngineMissingWarning`). The engines agree to
         rounding error.
+    init_sample_size : int or None, default None
+        Dask input only (:mod:`gmm_core.dask_em`): the start is computed from this many rows
+        drawn with ``random_state`` in one pass (None: 100,000). When the data have at most
+        this many rows the start is exactly the in-memory one; ``means_init``,
+        ``weights_init`` and ``precisions_init`` together need no rows.
 
     Attributes
     ----------
@@ -160,6 +168,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         chunk_size: int | None = None,
         keep_history: str = "all",
         engine: str = "auto",
+        init_sample_size: int | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -178,6 +187,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.keep_history = keep_history
         self.engine = engine
+        self.init_sample_size = init_sample_size
 
     # ------------------------------------------------------------------ validation
     def check_settings(self, n_samples: int, n_features: int) -> None:
@@ -306,6 +316,16 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         -------
         self : GaussianMixtureEM
         """
+        # A Dask collection takes the distributed loop *before* validate_data, which would
+        # np.asarray it and load every row into memory (gmm_core.dask_em).
+        if dask_em.is_dask_collection(X):
+            return dask_em.fit_dask(
+                self,
+                X,
+                progress=progress,
+                warn_convergence=warn_convergence,
+                init_sample_size=self.init_sample_size,
+            )
         # Not fit_predict: the labels would need one more pass that holds n x K
         # responsibilities, the largest allocation of a fit.
         self._fit(X, progress, warn_convergence)
@@ -334,6 +354,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        if dask_em.is_dask_collection(X):  # the distributed loop, then lazy labels
+            self.fit(X, progress=progress, warn_convergence=warn_convergence)
+            return dask_em.predict_dask(self, X)
         X = self._fit(X, progress, warn_convergence)
         return e_step(X, self._params)[1].argmax(axis=1)
 
@@ -525,16 +548,22 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Most likely component of each row, shape (n_samples,)."""
+        if dask_em.is_dask_collection(X):  # lazy, block by block (gmm_core.dask_em)
+            return dask_em.predict_dask(self, X)
         X = self._check_X(X)
         return estimate_weighted_log_prob(X, self._current_params()).argmax(axis=1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities, shape (n_samples, n_components); rows sum to one."""
+        if dask_em.is_dask_collection(X):  # lazy, block by block (gmm_core.dask_em)
+            return dask_em.predict_proba_dask(self, X)
         X = self._check_X(X)
         return np.exp(e_step(X, self._current_params())[1])
 
     def score_samples(self, X) -> np.ndarray:
         """Log density of each row under the mixture, shape (n_samples,)."""
+        if dask_em.is_dask_collection(X):  # lazy, block by block (gmm_core.dask_em)
+            return dask_em.score_samples_dask(self, X)
         X = self._check_X(X)
         return e_step(X, self._current_params())[0]
 
@@ -543,6 +572,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
         One fused pass over row chunks, as in fitting: no n x K array is held.
         """
+        if dask_em.is_dask_collection(X):  # one Dask pass (gmm_core.dask_em)
+            return dask_em.score_dask(self, X)
         total, n = self._total_log_likelihood(X)
         return total / n
 
@@ -559,11 +590,15 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""
+        if dask_em.is_dask_collection(X):  # one Dask pass (gmm_core.dask_em)
+            return dask_em.bic_dask(self, X)
         total, n = self._total_log_likelihood(X)
         return criteria.bic(total, self._n_parameters(), n)
 
     def aic(self, X) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
+        if dask_em.is_dask_collection(X):  # one Dask pass (gmm_core.dask_em)
+            return dask_em.aic_dask(self, X)
         total, _ = self._total_log_likelihood(X)
         return criteria.aic(total, self._n_parameters())
 

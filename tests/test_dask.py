@@ -358,3 +358,22 @@ def test_dask_is_imported_only_for_a_dask_collection():
     assert out.stdout.strip() == "[]"
     assert dask_em.is_dask_collection(da.zeros((2, 2)))
     assert not dask_em.is_dask_collection(np.zeros((2, 2)))
+
+
+def test_the_estimator_takes_a_dask_array_without_loading_it():
+    """GaussianMixtureEM().fit(dask array) runs the distributed loop (not validate_data's
+    np.asarray), matches the in-memory fit, and its predictions stay lazy."""
+    import dask.array as da
+
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(c, 1.0, size=(300, 2)) for c in (0.0, 6.0)])
+    lazy = da.from_array(X, chunks=(97, 2))
+    ours = GaussianMixtureEM(2, random_state=0, tol=1e-8).fit(lazy)
+    ref = GaussianMixtureEM(2, random_state=0, tol=1e-8).fit(X)
+    np.testing.assert_allclose(ours.means_, ref.means_, rtol=1e-10)
+    assert ours.n_iter_ == ref.n_iter_ and len(ours.history_) == len(ref.history_)
+    labels = ours.predict(lazy)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), ref.predict(X))
+    assert ours.bic(lazy) == pytest.approx(ref.bic(X), rel=1e-10)
+    assert isinstance(GaussianMixtureEM(2, random_state=0).fit_predict(lazy), da.Array)
