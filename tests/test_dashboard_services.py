@@ -425,3 +425,23 @@ def test_stop_messages_read_right_and_the_report_prints_only_real_digits():
     assert f"{mean:.4g}" in page
     padded = f"{float(f'{mean:.4g}'):.4f}"
     assert padded == f"{mean:.4g}" or padded not in page
+
+
+def test_the_apps_fits_keep_a_bounded_history(table):
+    """What a visitor's fit holds stays within the README's bound (issue 13: 1 GiB before)."""
+    prepared = prepare(table, ["a", "b", "c"])
+    view = fit_view(prepared, project(prepared.X, "pca"), fit_on="features")
+    s = FitSettings(n_components=6, max_iter=60, tol=0.0, n_init=5)
+    result = run_fit(view, s)
+    history = result.model.history_
+    assert result.model.keep_history == "best"
+    assert len(history.runs) == 5 and len(history.runs[history.best_run]) == 61
+    k, d, it = s.n_components, 3, s.max_iter
+    c = k * d * d
+    bound = 8 * ((it + 1) * (k + k * d + c) + s.n_init * (2 * (k + k * d + 2 * c) + it + 1))
+    assert history.nbytes <= 1.25 * bound, (history.nbytes, bound)
+    from gmm_core import GaussianMixtureEM
+
+    whole = GaussianMixtureEM(**{**s.__dict__, "keep_history": "all"})
+    whole.fit(view.X, warn_convergence=False)
+    assert whole.history_.nbytes > 3 * history.nbytes
