@@ -16,7 +16,8 @@ rounding error (float64: about 1e-13 after tens of iterations; float32: the in-m
 sums its float32 statistics in float32, the Dask fit in float64, so they agree to about 1e-6).
 
 The starting point needs rows: ``init_sample_size`` rows drawn without replacement from
-``random_state`` are fetched in one pass (when n is at most that, all rows, and the start is
+``random_state`` are fetched in one pass, and the start is the one an in-memory fit of those
+rows would take (from ``random_state`` anew) (when n is at most that, all rows, and the start is
 exactly the in-memory one); ``means_init``, ``weights_init`` and ``precisions_init`` together
 need no rows at all.
 
@@ -32,20 +33,17 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .em import EMPTY_COMPONENT_MASS, FitHistory, RunTrace, Snapshot, m_step
+from .em import Snapshot, em_iterations
 from .engines import get_engine, resolve_engine
 from .engines.base import SufficientStatistics
 from .engines.numpy import e_step, estimate_weighted_log_prob
-from .init import initial_params
 from .params import MixtureParams
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -322,20 +320,17 @@ def dask_em_iterations(
     ValueError
         For NaN or infinite values in a block.
     """
-    n = X.shape[0]
-    params = start
-    prev_ll = previous_log_likelihood
-    finishing = False
-    for iteration in range(max_iter + 1):
-        stats = dask_statistics(X, params, engine=engine, chunk_size=chunk_size)
-        ll = stats.mean_log_likelihood
-        empty = tuple(int(k) for k in np.flatnonzero(params.weights * n < EMPTY_COMPONENT_MASS))
-        yield Snapshot(iteration, params, ll, empty, converged=finishing)
-        if finishing or iteration == max_iter:
-            return
-        params = m_step(stats, params.covariance_type, reg_covar, iteration=iteration + 1)
-        finishing = abs(ll - prev_ll) < tol
-        prev_ll = ll
+    # The in-memory loop itself, with the pass over the blocks as its E-step: one loop,
+    # so the two can never drift apart.
+    return em_iterations(
+        X,
+        start,
+        reg_covar=reg_covar,
+        tol=tol,
+        max_iter=max_iter,
+        previous_log_likelihood=previous_log_likelihood,
+        accumulate=functools.partial(dask_statistics, engine=engine, chunk_size=chunk_size),
+    )
 
 
 def _set_input_attributes(estimator, X: da.Array, names: np.ndarray | None) -> None:
@@ -398,89 +393,21 @@ def fit_dask(
     settings = estimator._validated_settings(X)
     _set_input_attributes(estimator, X, names)
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
-    n_init = settings["n_init"] if do_init else 1
     random_state = check_random_state(estimator.random_state)
     given = (settings["weights_init"], settings["means_init"], settings["precisions_init"])
     # All three given: initial_params reads only the shape and dtype, no pass at all.
     sample = X if all(p is not None for p in given) or not do_init else None
     if sample is None:
         sample = init_sample(X, init_sample_size, random_state)
-    # keep_history='best' as GaussianMixtureEM._fit keeps it: superseded restarts as traces.
-    compact = estimator.keep_history == "best"
-    runs: list = []
-    best_run, best_bound = 0, -np.inf
-    engine = "numpy"
-    for run in range(n_init):
-        if do_init:
-            start = initial_params(
-                sample,
-                estimator.n_components,
-                covariance_type=estimator.covariance_type,
-                init_params=estimator.init_params,
-                reg_covar=settings["reg_covar"],
-                random_state=random_state,
-                weights_init=settings["weights_init"],
-                means_init=settings["means_init"],
-                precisions_init=settings["precisions_init"],
-            )
-            previous = -np.inf
-        else:
-            start = estimator.history_[-1].params
-            previous = estimator.lower_bound_
-        # The per-block engine, chosen as in memory on the work of the whole run.
-        engine = resolve_engine(X, start, estimator.engine, passes=settings["max_iter"] + 1)
-        snapshots = []
-        for snap in dask_em_iterations(
-            X,
-            start,
-            reg_covar=settings["reg_covar"],
-            tol=settings["tol"],
-            max_iter=settings["max_iter"],
-            previous_log_likelihood=previous,
-            chunk_size=estimator.chunk_size,
-            engine=engine,
-        ):
-            if compact and len(snapshots) > 1:
-                snapshots[-1] = snapshots[-1].without_cholesky()
-            snapshots.append(snap)
-            estimator._report(run, snap)
-            if progress is not None:
-                progress(run, n_init, snap)
-        snapshots = tuple(snapshots)
-        # scikit-learn's rule, as in GaussianMixtureEM._fit: the lower bound before the last
-        # M-step ranks the restarts.
-        bound = snapshots[-2].log_likelihood if len(snapshots) > 1 else -np.inf
-        if settings["max_iter"] == 0 or bound > best_bound or best_bound == -np.inf:
-            if compact and runs:
-                runs[best_run] = RunTrace(runs[best_run])
-            best_run, best_bound = run, bound
-            runs.append(snapshots)
-        else:
-            runs.append(RunTrace(snapshots) if compact else snapshots)
-
-    best = runs[best_run]
-    notes = estimator._history_notes(best, settings["reg_covar"])
-    estimator.history_ = FitHistory(
-        tuple(runs),
-        best_run,
-        estimator.covariance_type,
-        n,
-        tuple(notes),
-        keep=estimator.keep_history,
+    # The estimator's own restarts, kept run and attributes, over this loop and this sample.
+    estimator._fit_restarts(
+        X,
+        settings,
+        progress=progress,
+        warn_convergence=warn_convergence,
+        init_rows=sample,
+        iterate=dask_em_iterations,
     )
-    estimator._set_params_from(best[-1].params)
-    estimator.engine_ = engine
-    estimator.converged_ = best[-1].converged
-    estimator.n_iter_ = len(best) - 1
-    estimator.lower_bounds_ = [s.log_likelihood for s in best[:-1]]
-    estimator.lower_bound_ = best_bound
-    if warn_convergence and not estimator.converged_ and settings["max_iter"] > 0:
-        warnings.warn(
-            "Best performing initialization did not converge. Try different init "
-            "parameters, or increase max_iter, tol, or check for degenerate data.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
     return estimator
 
 
