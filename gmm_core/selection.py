@@ -1129,8 +1129,8 @@ def degeneracy_advice(events: Sequence[DegeneracyEvent]) -> str | None:
         one = len(few) == 1
         happened.append(
             f"{_component_list(few)} {'holds' if one else 'hold'} fewer points than "
-            f"{'its' if one else 'their'} mean and covariance have parameters, so these are "
-            "fitted to a handful of points rather than estimated"
+            f"{'its' if one else 'their'} mean and covariance have parameters (mclust's rule), "
+            f"so {'its' if one else 'their'} covariance rests on too few points to be trusted"
         )
     if collapsed:
         whose = (
@@ -1165,8 +1165,15 @@ def degeneracy_advice(events: Sequence[DegeneracyEvent]) -> str | None:
     causes = (
         " Duplicated rows and constant or collinear columns cause this too." if collapsed else ""
     )
+    # Too few points for the parameters alone leaves the clusters possibly real: only their
+    # covariance estimates are unreliable. The other kinds make a component an artefact.
+    verdict = (
+        "The clusters may still be real, but their covariances are not reliable estimates."
+        if few and not (vanishing or collapsed or coincide or merged)
+        else "Such a component is an artefact of the fit, not a cluster, so do not trust the "
+        "result as it is."
+    )
     return (
-        f"This fit degenerated (first at iteration {first}): {'; and '.join(happened)}. Such "
-        "a component is an artefact of the fit, not a cluster, so do not trust the result as "
-        f"it is. Try {tried}.{causes}"
+        f"This fit degenerated (first at iteration {first}): {'; and '.join(happened)}. "
+        f"{verdict} Try {tried}.{causes}"
     )

@@ -637,3 +637,21 @@ def test_penguins_default_sweep_is_not_at_the_edge_and_k3_finds_the_species(peng
     labels = model.fit(X).predict(X)
     assert adjusted_rand_score(species, labels) >= 0.9
     assert degeneracy_at_end(model.history_, model.reg_covar) == []
+
+
+def test_too_few_points_alone_is_not_called_an_artefact():
+    """Wine, 13 columns, full covariance, K = 3: each component holds ~59 rows for 104
+    parameters. mclust's rule flags it, but its clusters can be real: the advice must say
+    the covariances are unreliable, not that the components are artefacts."""
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from gmm_core import GaussianMixtureEM
+    from gmm_core.selection import FEW_POINTS, degeneracy_advice, degeneracy_events
+
+    X = StandardScaler().fit_transform(load_wine().data)
+    model = GaussianMixtureEM(3, random_state=0, init_params="kmeans").fit(X)
+    events = degeneracy_events(model.history_, 1e-6)
+    assert {e.kind for e in events} == {FEW_POINTS}
+    advice = degeneracy_advice(events)
+    assert "not reliable estimates" in advice and "artefact" not in advice
