@@ -98,30 +98,15 @@ def _k_changes(page, values) -> list[tuple[float, int]]:
 
 def part2(n: int) -> None:
     """In Debian's Chromium: clicks and seconds from a changed setting to the new animation."""
-    import subprocess
-
     sys.path.insert(0, str(ROOT / "tests"))
-    from browser_support import (
-        CHROMIUM,
-        CHROMIUM_ARGS,
-        IDLE,
-        free_port,
-        streamlit_run_args,
-        wait_healthy,
-    )
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, start_server, stop_server
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", *streamlit_run_args(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        if not wait_healthy(url, server):
-            raise SystemExit("streamlit did not start")
+        server, url = start_server(ROOT, capture=False)
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from err
+    try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -152,8 +137,7 @@ def part2(n: int) -> None:
             _report(f"{n:,} rows x 2, K changed", rows)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 def _report(label: str, rows: list[tuple[float, int]]) -> None:

@@ -11,18 +11,7 @@ from gmm_core.dashboard.comparing import (
     run_sklearn,
 )
 from gmm_core.dashboard.data import safe_csv_bytes
-
-
-def remembered(name: str, default) -> str:
-    """The key of a widget whose value survives page switches (widget state does not)."""
-    key = f"_{name}"
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(name, default)
-    return key
-
-
-def keep(name: str) -> None:
-    st.session_state[name] = st.session_state[f"_{name}"]
+from pages.ui.state import keep, remembered
 
 
 def main() -> None:

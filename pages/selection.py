@@ -8,7 +8,14 @@ from gmm_core.dashboard.fitting import FitSettings, fit_view
 from gmm_core.init import INIT_METHODS
 from gmm_core.params import COVARIANCE_TYPES
 from gmm_core.selection import COLUMN_TITLES, DIRECTION_NOTE, MAX_SWEEP_COMPONENTS, sweep
-from pages.ui.state import Pending, prepared_and_projection, projection_progress, set_settings
+from pages.ui.state import (
+    Pending,
+    keep,
+    prepared_and_projection,
+    projection_progress,
+    remembered,
+    set_settings,
+)
 from pages.ui.widgets import INIT_LABELS
 
 
@@ -28,26 +35,30 @@ def main() -> None:
     # The sweep's choices live in plain keys too, so they survive a visit to another page.
     defaults = {"sel_max_k": min(8, n), "sel_types": list(COVARIANCE_TYPES), "sel_restarts": 3}
     defaults |= {"sel_seed": 42, "sel_init": "kmeans", "sel_tol": 1e-3}
-    for key, value in defaults.items():
-        st.session_state.setdefault(key, st.session_state.get(f"_{key}", value))
+    key = {name: remembered(name, value) for name, value in defaults.items()}
     with st.form("sweep"):
         row = st.container(horizontal=True, gap="medium")
-        row.number_input("Largest K", 1, min(MAX_SWEEP_COMPONENTS, n), key="sel_max_k", width=130)
-        row.pills("Covariance types", COVARIANCE_TYPES, selection_mode="multi", key="sel_types")
-        row.number_input("Restarts per model", 1, 20, key="sel_restarts", width=150)
-        row.number_input("Seed", 0, 2**31 - 1, key="sel_seed", width=130)
-        row.number_input("Tolerance", 0.0, 1.0, format="%.0e", step=1e-4, key="sel_tol", width=150)
+        largest = min(MAX_SWEEP_COMPONENTS, n)
+        row.number_input("Largest K", 1, largest, key=key["sel_max_k"], width=130)
+        row.pills(
+            "Covariance types", COVARIANCE_TYPES, selection_mode="multi", key=key["sel_types"]
+        )
+        row.number_input("Restarts per model", 1, 20, key=key["sel_restarts"], width=150)
+        row.number_input("Seed", 0, 2**31 - 1, key=key["sel_seed"], width=130)
+        row.number_input(
+            "Tolerance", 0.0, 1.0, format="%.0e", step=1e-4, key=key["sel_tol"], width=150
+        )
         st.pills(
             "Initialisation (the sweep's default, kmeans, is deterministic per seed; the Fit "
             "page's default is wide)",
             INIT_METHODS,
-            key="sel_init",
+            key=key["sel_init"],
             required=True,
             format_func=lambda m: INIT_LABELS.get(m, m),
         )
         run = st.form_submit_button("Run the sweep", type="primary")
-    for key in defaults:
-        st.session_state[f"_{key}"] = st.session_state[key]
+    for name in defaults:  # a form allows no on_change: copy the choices back after it
+        keep(name)
     state = st.session_state
     st.caption(f"EM fits {view.space}. Running the sweep again replaces these results.")
 

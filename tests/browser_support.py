@@ -62,3 +62,35 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> bool:
         except OSError:
             time.sleep(0.3)
     return False
+
+
+def start_server(root, *, capture: bool = True) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` from ``root`` on a free loopback port, wait until healthy.
+
+    Returns the process and its URL. Raises RuntimeError (with the end of the server's output
+    when ``capture``) if it never becomes healthy. Stop it with :func:`stop_server`.
+    """
+    import sys
+
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", *streamlit_run_args(port)],
+        cwd=root,
+        stdout=out,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    if not wait_healthy(url, proc):
+        proc.kill()
+        tail = proc.stdout.read().decode()[-2000:] if capture else ""
+        raise RuntimeError("streamlit did not become healthy: " + tail)
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server from :func:`start_server` and close its output."""
+    proc.terminate()
+    proc.wait(timeout=20)
+    if proc.stdout is not None:
+        proc.stdout.close()

@@ -9,20 +9,11 @@ import csv as csv_module
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    IDLE,
-    free_port,
-    streamlit_run_args,
-    wait_healthy,
-)
+from browser_support import CHROMIUM, CHROMIUM_ARGS, IDLE, start_server, stop_server
 from sklearn.datasets import make_blobs
 
 pytestmark = pytest.mark.browser
@@ -44,21 +35,12 @@ def _require_chromium() -> None:
 @pytest.fixture(scope="module")
 def server():
     _require_chromium()
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", *streamlit_run_args(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, proc):
-        proc.kill()
-        pytest.fail("streamlit did not become healthy: " + proc.stdout.read().decode()[-2000:])
+    try:
+        proc, url = start_server(ROOT)
+    except RuntimeError as err:
+        pytest.fail(str(err))
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    proc.stdout.close()
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")

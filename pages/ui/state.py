@@ -243,8 +243,6 @@ _COLUMN_SEPARATOR = "~"
 
 
 def _typed(kind: type, text: str) -> Any:
-    if kind is bool:
-        return text == "1"
     return kind(text)
 
 
@@ -407,19 +405,38 @@ def forget_widgets(keys: dict[str, str]) -> None:
         st.session_state.pop(key, None)
 
 
-def seed_widgets(canonical, keys: dict[str, str], adjust: Callable[[str, Any], Any] | None = None):
+def seed_widgets(canonical, keys: dict[str, str]) -> None:
     """Give every widget key that has no value the canonical one.
 
     Widgets are created with a ``key`` and no ``value``/``index``, so their identity never
     depends on the last fit or preparation (a widget whose default changes gets a new identity
-    and silently drops the value the person just chose).
+    and silently drops the value the person just chose). For widgets drawn in the same run
+    (the Data page's): a value written into the key of a widget that is *not* drawn is not
+    reliably kept, which is why the Fit page's settings start from ``value=`` instead, and
+    a new value must reach a drawn widget through its key, never by dropping the key and
+    changing its default (the browser would send its old value back).
     """
     for field, key in keys.items():
         value = getattr(canonical, field)
-        if adjust is not None:
-            value = adjust(field, value)
         if key not in st.session_state:
             st.session_state[key] = list(value) if isinstance(value, tuple) else value
+
+
+def remembered(name: str, default) -> str:
+    """The key of a widget whose value survives page switches, kept under ``name`` too.
+
+    Streamlit drops a widget's state when its page is not shown: the widget's key is
+    ``_<name>``, started from the plain key ``name``, and :func:`keep` copies it back.
+    """
+    key = f"_{name}"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(name, default)
+    return key
+
+
+def keep(name: str) -> None:
+    """Copy the widget of :func:`remembered` back to its plain key (an on_change callback)."""
+    st.session_state[name] = st.session_state[f"_{name}"]
 
 
 def set_settings(settings: FitSettings) -> None:
