@@ -44,7 +44,7 @@ from .em import Snapshot, em_iterations
 from .engines import get_engine, resolve_engine
 from .engines.base import SufficientStatistics
 from .engines.numpy import e_step, estimate_weighted_log_prob
-from .params import MixtureParams
+from .params import MixtureParams, covariance_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.array as da
@@ -95,7 +95,7 @@ def is_dask_collection(X: Any) -> bool:
 
 
 def _statistics_length(k: int, d: int, covariance_type: str) -> tuple[int, tuple[int, ...]]:
-    second = (k, d, d) if covariance_type in ("full", "tied") else (k, d)
+    second = (k, d, d) if covariance_model(covariance_type).matrices else (k, d)
     return k + k * d + math.prod(second), second
 
 

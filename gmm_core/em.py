@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import mclust_models
 from .engines import accumulate_statistics, engine_names, get_engine, resolve_engine
 from .engines.base import CHUNK_ELEMENTS, LOG_2PI, SufficientStatistics, chunk_rows
 from .engines.numpy import (
@@ -35,7 +36,8 @@ from .engines.numpy import (
     estimate_weighted_log_prob,
     statistics_from_responsibilities,
 )
-from .params import MixtureParams, check_resolved, covariance_model
+from .mclust_models import MStep
+from .params import DegenerateCovarianceError, MixtureParams, check_resolved, covariance_model
 
 __all__ = [
     "ASCENT_SLACK",
@@ -57,6 +59,7 @@ __all__ = [
     "m_step",
     "resolve_engine",
     "statistics_from_responsibilities",
+    "structured_m_step",
 ]
 
 #: A component whose total responsibility (effective number of points) falls below this is
@@ -78,12 +81,18 @@ def m_step(
 ) -> MixtureParams:
     """M-step: maximum-likelihood parameters from sufficient statistics.
 
+    scikit-learn's four types (and mclust's names for them) take scikit-learn's closed
+    form; mclust's other ten models take their own M-step (:func:`structured_m_step`).
+
     Parameters
     ----------
     stats : SufficientStatistics
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        One of :data:`gmm_core.params.ALL_COVARIANCE_TYPES`.
     reg_covar : float
-        Non-negative number added to the diagonal of every covariance.
+        Non-negative number added to the diagonal of every covariance (for mclust's models,
+        ``N_k reg_covar`` is added to the diagonal of every scatter matrix, which is the
+        same for the four shared models and keeps each model's structure).
     normalise_weights : bool, default True
         ``weights = N_k / sum(N_k)`` (an M-step) or ``N_k / n`` (scikit-learn's initialisation).
     iteration : int, optional
@@ -103,6 +112,16 @@ def m_step(
         If a resulting covariance is not positive definite, or (``require_resolved``) not
         resolved in floating point.
     """
+    model = covariance_model(covariance_type)
+    if not model.closed_form:
+        return structured_m_step(
+            stats,
+            covariance_type,
+            reg_covar,
+            normalise_weights=normalise_weights,
+            iteration=iteration,
+            require_resolved=require_resolved,
+        )[0]
     s0, t1, t2, c = stats.resp_sum, stats.first, stats.second, stats.centers
     dtype = t1.dtype
     nk = s0 + 10 * np.finfo(dtype).eps
@@ -110,7 +129,6 @@ def m_step(
     # empty one (s0 == 0) it gives scikit-learn's mean (the origin), not the old mean.
     means = (t1 + s0[:, None] * c) / nk[:, None]
     delta = means - c
-    model = covariance_model(covariance_type)
     if model.matrices:
         scatter = (
             t2
@@ -134,6 +152,102 @@ def m_step(
     if require_resolved:
         check_resolved(params, reg_covar=reg_covar, iteration=iteration, resp_sum=nk)
     return params
+
+
+def structured_m_step(
+    stats: SufficientStatistics,
+    covariance_type: str,
+    reg_covar: float,
+    *,
+    start: MStep | None = None,
+    normalise_weights: bool = True,
+    iteration: int | None = None,
+    require_resolved: bool = True,
+) -> tuple[MixtureParams, MStep]:
+    """The M-step of one of mclust's models from an engine's sufficient statistics.
+
+    The statistics (centred on the E-step's means) give each component's ``N_k``, mean and
+    scatter ``W_k`` (:func:`gmm_core.mclust_models.scatter_from_centered`; the diagonal
+    layouts accumulate only the diagonal of ``W_k``, which is all their M-steps read);
+    ``N_k reg_covar`` is added to the diagonal of each ``W_k``, then the model's M-step
+    (:data:`gmm_core.mclust_models.M_STEPS`) maximises the likelihood within the model.
+
+    Parameters
+    ----------
+    stats : SufficientStatistics
+    covariance_type : str
+        Any of :data:`gmm_core.params.ALL_COVARIANCE_TYPES` (the closed-form ones give
+        mclust's arithmetic for them, which equals scikit-learn's but for its ``10 eps``).
+    reg_covar : float
+    start : MStep, optional
+        The previous M-step: the inner iteration of VEI, VEV, EVE and VVE starts from it
+        (:data:`gmm_core.mclust_models.WARM_STARTED`), as mclust's ``me()`` does.
+    normalise_weights, iteration, require_resolved
+        As :func:`m_step`.
+
+    Returns
+    -------
+    params : MixtureParams
+        In the model's layout and the dtype of the statistics.
+    state : MStep
+        To pass as ``start`` to the next M-step.
+
+    Raises
+    ------
+    DegenerateCovarianceError
+        An empty component or a singular estimate
+        (:class:`gmm_core.mclust_models.SingularCovarianceError`), or (``require_resolved``)
+        a covariance below what floating point resolves.
+    """
+    model = covariance_model(covariance_type)
+    dtype = stats.first.dtype
+    N = np.asarray(stats.resp_sum, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = np.asarray(stats.first, dtype=np.float64) / N[:, None]
+    means = np.asarray(stats.centers, dtype=np.float64) + delta
+    second = np.asarray(stats.second, dtype=np.float64)
+    k_count, d = means.shape
+    if second.ndim == 3:
+        scatter = second - N[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
+    else:
+        scatter = np.zeros((k_count, d, d))
+        scatter.reshape(k_count, d * d)[:, :: d + 1] = second - N[:, None] * delta**2
+    scatter.reshape(k_count, d * d)[:, :: d + 1] += N[:, None] * reg_covar
+    n = float(N.sum()) if normalise_weights else float(stats.n_samples)
+    when = "" if iteration is None else f" after EM iteration {iteration}"
+    try:
+        state = mclust_models.M_STEPS[model.mclust](
+            N,
+            means,
+            scatter,
+            n,
+            start=start if model.mclust in mclust_models.WARM_STARTED else None,
+        )
+    except mclust_models.SingularCovarianceError as error:
+        raise DegenerateCovarianceError(
+            f"The fit failed{when}: the {model.mclust} estimate has a {error.kind} "
+            f"({error.reason}). A component has collapsed onto a point, a line or a repeated "
+            "value, or holds too few points for its parameters. Try fewer components, a "
+            "larger reg_covar, a simpler covariance model, or scaling the data."
+        ) from error
+    covariances = state.covariances
+    if model.layout == "diag":
+        covariances = np.diagonal(covariances, axis1=1, axis2=2).copy()
+    elif model.layout == "spherical":
+        covariances = np.diagonal(covariances, axis1=1, axis2=2).mean(axis=1)
+    elif model.layout == "tied":
+        covariances = covariances[0]
+    params = MixtureParams.from_covariances(
+        state.weights.astype(dtype),
+        state.means.astype(dtype),
+        covariances.astype(dtype),
+        covariance_type,
+        iteration=iteration,
+    )
+    if require_resolved:
+        check_resolved(params, reg_covar=reg_covar, iteration=iteration, resp_sum=N)
+    return params, state
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,6 +359,8 @@ def em_iterations(
     params = start
     prev_ll = previous_log_likelihood
     finishing = False
+    structured = not start.covariance_model.closed_form
+    state: MStep | None = None  # the inner iteration's warm start (mclust's models)
     for iteration in range(max_iter + 1):
         stats = accumulate(X, params)
         ll = stats.mean_log_likelihood
@@ -252,7 +368,12 @@ def em_iterations(
         yield Snapshot(iteration, params, ll, empty, converged=finishing)
         if finishing or iteration == max_iter:
             return
-        params = m_step(stats, params.covariance_type, reg_covar, iteration=iteration + 1)
+        if structured:
+            params, state = structured_m_step(
+                stats, params.covariance_type, reg_covar, start=state, iteration=iteration + 1
+            )
+        else:
+            params = m_step(stats, params.covariance_type, reg_covar, iteration=iteration + 1)
         finishing = abs(ll - prev_ll) < tol
         prev_ll = ll
 

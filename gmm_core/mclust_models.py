@@ -92,6 +92,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
+from .params import DegenerateCovarianceError, covariance_model
+
 __all__ = [
     "INNER_MAX_ITER",
     "INNER_TOL",
@@ -99,6 +101,7 @@ __all__ = [
     "MODELS",
     "M_STEPS",
     "SKLEARN_ALIASES",
+    "WARM_STARTED",
     "MStep",
     "MclustFit",
     "SingularCovarianceError",
@@ -156,14 +159,16 @@ _HUGE = np.finfo(np.float64).max / 2
 
 # Models whose inner iteration mclust's me() carries over from one EM iteration to the next
 # (the others restart it from mclust's fixed starting values every M-step).
-_WARM_STARTED = frozenset({"VEI", "VEV", "EVE", "VVE"})
+WARM_STARTED = frozenset({"VEI", "VEV", "EVE", "VVE"})
 
 
-class SingularCovarianceError(ValueError):
+class SingularCovarianceError(DegenerateCovarianceError):
     """An M-step's estimate is singular (or a component is empty), as mclust reports NA.
 
-    Subclasses ``ValueError``. ``kind`` is ``"singular covariance"`` or ``"empty component"``
-    (mclust's "mixing proportion fell below threshold"); ``reason`` says which quantity failed.
+    A :class:`~gmm_core.params.DegenerateCovarianceError` (so a ``ValueError``), which the
+    estimator and the sweep treat as every other degenerate fit. ``kind`` is ``"singular
+    covariance"`` or ``"empty component"`` (mclust's "mixing proportion fell below
+    threshold"); ``reason`` says which quantity failed.
     """
 
     def __init__(self, model: str, reason: str, kind: str = "singular covariance") -> None:
@@ -193,26 +198,11 @@ def canonical_model(model: str) -> str:
 
 
 def n_covariance_parameters(model: str, n_components: int, n_features: int) -> int:
-    """Free parameters of the K covariance matrices of ``model`` (mclust's ``nVarParams``)."""
-    K, d = int(n_components), int(n_features)
-    r = d * (d - 1) // 2
-    counts = {
-        "EII": 1,
-        "VII": K,
-        "EEI": d,
-        "VEI": K + (d - 1),
-        "EVI": 1 + K * (d - 1),
-        "VVI": K * d,
-        "EEE": d * (d + 1) // 2,
-        "VEE": K + (d - 1) + r,
-        "EVE": 1 + K * (d - 1) + r,
-        "VVE": K + K * (d - 1) + r,
-        "EEV": 1 + (d - 1) + K * r,
-        "VEV": K + (d - 1) + K * r,
-        "EVV": 1 - K + K * d * (d + 1) // 2,
-        "VVV": K * d * (d + 1) // 2,
-    }
-    return counts[canonical_model(model)]
+    """Free parameters of the K covariance matrices of ``model`` (mclust's ``nVarParams``).
+
+    Counted in one place, :meth:`gmm_core.params.CovarianceModel.n_parameters`.
+    """
+    return covariance_model(canonical_model(model)).n_parameters(int(n_components), int(n_features))
 
 
 def n_parameters(model: str, n_components: int, n_features: int) -> int:
@@ -1022,7 +1012,7 @@ def fit_mclust_model(
                 means,
                 scatter,
                 n,
-                start=state if model in _WARM_STARTED else None,
+                start=state if model in WARM_STARTED else None,
                 tol=inner_tol,
                 max_iter=inner_max_iter,
                 exact=exact,

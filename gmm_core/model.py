@@ -46,7 +46,19 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     ----------
     n_components : int, default 1
         Number of mixture components K.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default 'full'
+    covariance_type : str, default 'full'
+        scikit-learn's 'full', 'tied', 'diag', 'spherical', or one of mclust's fourteen
+        models ('EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI', 'EEE', 'VEE', 'EVE', 'VVE', 'EEV',
+        'VEV', 'EVV', 'VVV'; :mod:`gmm_core.mclust_models`), in which each covariance is
+        ``lambda_k D_k A_k D_k^T`` with the volume, shape and orientation equal (E), free
+        (V) or the identity (I). VVV is 'full', EEE 'tied', VVI 'diag' and VII 'spherical'.
+        The covariance arrays keep scikit-learn's shapes (a model's *layout*,
+        :attr:`gmm_core.params.CovarianceModel.layout`): EII and VII store K variances,
+        EEI, VEI, EVI and VVI K x d, the seven with an orientation K x d x d, EEE d x d.
+        The other ten models take mclust's M-step (closed form or its inner iteration),
+        with ``reg_covar`` added as ``N_k reg_covar`` to each scatter matrix's diagonal
+        (the same as scikit-learn's for the four shared models); a singular estimate
+        raises :class:`~gmm_core.params.DegenerateCovarianceError` (mclust's NA).
     tol : float, default 1e-3
         Stop when the mean log-likelihood changes by less than this; 0 runs ``max_iter``.
     reg_covar : float, default 1e-6

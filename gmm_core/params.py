@@ -1,6 +1,8 @@
 """Mixture parameters: a frozen container plus the covariance-type arithmetic.
 
-The four covariance types store their covariances in scikit-learn's shapes:
+Every covariance model (scikit-learn's four types and mclust's fourteen models, see
+:class:`CovarianceModel`) stores its covariances in one of scikit-learn's four shapes, its
+*layout*:
 
 =============  ==========================
 ``full``       ``(n_components, d, d)``
@@ -8,6 +10,9 @@ The four covariance types store their covariances in scikit-learn's shapes:
 ``diag``       ``(n_components, d)``
 ``spherical``  ``(n_components,)``
 =============  ==========================
+
+mclust's models take the layout that holds them: EII and VII 'spherical'; EEI, VEI, EVI and
+VVI 'diag'; EEE 'tied'; the seven with an orientation 'full'.
 
 ``precisions_cholesky`` has the same shape. For ``full`` and ``tied`` it is the *upper*
 triangular ``U`` with ``precision = U @ U.T`` (scikit-learn's convention), so the
@@ -26,27 +31,57 @@ from ._validation import check_choice
 
 @dataclass(frozen=True)
 class CovarianceModel:
-    """What sets one covariance type apart from the others, in one place.
+    """What sets one covariance model apart from the others, in one place.
 
-    Code that depends on the covariance type asks these three questions (and the methods
-    below built on them) instead of comparing names.
+    Code that depends on the covariance model asks these questions (and the methods below
+    built on them) instead of comparing names. Two different things are described:
+
+    * the **layout**, how the covariances are stored (``matrices``, ``shared``,
+      ``per_feature``): always one of scikit-learn's four array shapes, so that every
+      engine, the E-step and the plots handle every model;
+    * the **parameterisation** (``mclust``): Celeux and Govaert's decomposition
+      ``Sigma_k = lambda_k D_k A_k D_k^T`` with the volume ``lambda``, the shape ``A`` and
+      the orientation ``D`` each equal across components (E), free per component (V), or
+      the identity (I; shape and orientation only), named by mclust's three letters. It
+      fixes the parameter count and the M-step (:mod:`gmm_core.mclust_models`).
 
     Attributes
     ----------
     name : str
-        'full', 'tied', 'diag' or 'spherical'.
+        As ``covariance_type`` takes it: one of scikit-learn's four ('full', 'tied',
+        'diag', 'spherical') or one of mclust's fourteen ('EII' ... 'VVV').
     matrices : bool
-        A covariance is a d x d matrix ('full', 'tied'), else variances ('diag', 'spherical').
+        A covariance is stored as a d x d matrix (layout 'full' or 'tied'), else as
+        variances ('diag', 'spherical').
     shared : bool
-        One covariance serves every component ('tied').
+        One covariance array serves every component (layout 'tied').
     per_feature : bool
-        The variances differ between features (all but 'spherical').
+        The variances differ between features (all layouts but 'spherical').
+    mclust : str
+        mclust's name of the model (scikit-learn's 'full' is 'VVV', 'tied' 'EEE', 'diag'
+        'VVI', 'spherical' 'VII').
     """
 
     name: str
     matrices: bool
     shared: bool
     per_feature: bool
+    mclust: str
+
+    @property
+    def layout(self) -> str:
+        """scikit-learn's covariance type whose array shapes this model uses."""
+        if self.matrices:
+            return "tied" if self.shared else "full"
+        return "diag" if self.per_feature else "spherical"
+
+    @property
+    def closed_form(self) -> bool:
+        """The M-step is scikit-learn's closed form (the four models both packages have).
+
+        The other ten take their M-step from :mod:`gmm_core.mclust_models`.
+        """
+        return self.mclust in _LAYOUT_OF_SKLEARN_MODEL
 
     def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         """Shape of the covariances (and precisions, and their Cholesky factors)."""
@@ -67,35 +102,94 @@ class CovarianceModel:
         """The component whose covariance is ``stack[index]`` (None: all of them, tied)."""
         return None if self.shared else index
 
-    def covariance_parameters(self, n_features: int) -> int:
-        """Free parameters of one covariance: d (d + 1) / 2, d or 1."""
+    def _counts(self, n_features: int) -> tuple[int, int, int]:
         d = n_features
-        if self.matrices:
-            return d * (d + 1) // 2
-        return d if self.per_feature else 1
+        return 1, d - 1, d * (d - 1) // 2  # volume, shape, orientation numbers
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
-        """Free covariance parameters of a mixture (the shared one counted once)."""
-        count = 1 if self.shared else n_components
-        return count * self.covariance_parameters(n_features)
+        """Free covariance parameters of a mixture (mclust's ``nVarParams``).
+
+        Each of volume (1 number), shape (d - 1) and orientation (d (d - 1) / 2) counts once
+        when equal across components (E), K times when free (V), not at all when the
+        identity (I). For scikit-learn's four: K d (d + 1) / 2 ('full'), d (d + 1) / 2
+        ('tied'), K d ('diag'), K ('spherical').
+        """
+        total = 0
+        for letter, numbers in zip(self.mclust, self._counts(n_features), strict=True):
+            if letter != "I":
+                total += numbers * (n_components if letter == "V" else 1)
+        return total
 
     def component_parameters(self, n_features: int) -> int:
-        """Parameters one component estimates from its own points: its mean, its covariance.
+        """Parameters one component estimates from its own points: its mean and the free
+        (V) parts of its covariance.
 
-        A shared covariance is estimated from all rows, so 'tied' counts the mean only.
+        Parts equal across components (E) are estimated from all rows, so 'tied' (EEE) and
+        EII count the mean only, 'full' (VVV) the mean and a whole covariance.
         """
-        return n_features + (0 if self.shared else self.covariance_parameters(n_features))
+        own = sum(
+            numbers
+            for letter, numbers in zip(self.mclust, self._counts(n_features), strict=True)
+            if letter == "V"
+        )
+        return n_features + own
 
+
+#: scikit-learn's four covariance types and mclust's names for them.
+_LAYOUT_OF_SKLEARN_MODEL = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}
 
 #: The covariance types, in scikit-learn's order.
+COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
+
+#: mclust's fourteen models, in mclust's order.
+MCLUST_MODELS: tuple[str, ...] = (
+    "EII",
+    "VII",
+    "EEI",
+    "VEI",
+    "EVI",
+    "VVI",
+    "EEE",
+    "VEE",
+    "EVE",
+    "VVE",
+    "EEV",
+    "VEV",
+    "EVV",
+    "VVV",
+)
+
+#: scikit-learn's covariance type as mclust's model name.
+SKLEARN_TO_MCLUST: dict[str, str] = {v: k for k, v in _LAYOUT_OF_SKLEARN_MODEL.items()}
+
+
+def _model_of(name: str) -> CovarianceModel:
+    mclust = SKLEARN_TO_MCLUST.get(name, name)
+    # The layout: the scikit-learn type with the same arrays. A model with any orientation
+    # (E or V) needs matrices; EEE is one shared matrix; the rest are variances, per feature
+    # unless the shape is the identity.
+    if mclust == "EEE":
+        layout = "tied"
+    elif mclust[2] != "I":
+        layout = "full"
+    else:
+        layout = "spherical" if mclust[1] == "I" else "diag"
+    return CovarianceModel(
+        name,
+        matrices=layout in ("full", "tied"),
+        shared=layout == "tied",
+        per_feature=layout != "spherical",
+        mclust=mclust,
+    )
+
+
+#: Every name ``covariance_type`` accepts: scikit-learn's four, then mclust's fourteen.
 COVARIANCE_MODELS: dict[str, CovarianceModel] = {
-    "full": CovarianceModel("full", matrices=True, shared=False, per_feature=True),
-    "tied": CovarianceModel("tied", matrices=True, shared=True, per_feature=True),
-    "diag": CovarianceModel("diag", matrices=False, shared=False, per_feature=True),
-    "spherical": CovarianceModel("spherical", matrices=False, shared=False, per_feature=False),
+    name: _model_of(name) for name in (*COVARIANCE_TYPES, *MCLUST_MODELS)
 }
 
-COVARIANCE_TYPES: tuple[str, ...] = tuple(COVARIANCE_MODELS)
+#: Every ``covariance_type``: :data:`COVARIANCE_TYPES` and :data:`MCLUST_MODELS`.
+ALL_COVARIANCE_TYPES: tuple[str, ...] = tuple(COVARIANCE_MODELS)
 
 
 class DegenerateCovarianceError(ValueError):
@@ -107,11 +201,11 @@ class DegenerateCovarianceError(ValueError):
 
 def covariance_model(covariance_type: str) -> CovarianceModel:
     """The :class:`CovarianceModel` of a covariance type; ValueError for an unknown one."""
-    return COVARIANCE_MODELS[check_choice("covariance_type", covariance_type, COVARIANCE_TYPES)]
+    return COVARIANCE_MODELS[check_choice("covariance_type", covariance_type, ALL_COVARIANCE_TYPES)]
 
 
 def check_covariance_type(covariance_type: str) -> str:
-    """Return ``covariance_type`` if it is one of :data:`COVARIANCE_TYPES`, else raise."""
+    """Return ``covariance_type`` if it is one of :data:`ALL_COVARIANCE_TYPES`, else raise."""
     return covariance_model(covariance_type).name
 
 

@@ -5,7 +5,13 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 from gmm_core import GaussianMixtureEM, criteria, selection
-from gmm_core.params import COVARIANCE_MODELS, COVARIANCE_TYPES, covariance_model
+from gmm_core.params import (
+    COVARIANCE_MODELS,
+    COVARIANCE_TYPES,
+    MCLUST_MODELS,
+    SKLEARN_TO_MCLUST,
+    covariance_model,
+)
 from gmm_core.selection import icl, sweep
 
 
@@ -18,14 +24,47 @@ def test_the_covariance_table():
         "diag": ((k, d), k * d, 2 * d),
         "spherical": ((k,), k, d + 1),
     }
-    assert tuple(COVARIANCE_MODELS) == COVARIANCE_TYPES == tuple(expected)
+    assert tuple(expected) == COVARIANCE_TYPES
+    assert tuple(COVARIANCE_MODELS) == COVARIANCE_TYPES + MCLUST_MODELS
     for name, (shape, n_cov, own) in expected.items():
-        model = covariance_model(name)
-        assert model.shape(k, d) == shape
-        assert model.n_parameters(k, d) == n_cov
-        assert model.component_parameters(d) == own == selection.component_parameters(name, d)
+        for alias in (name, SKLEARN_TO_MCLUST[name]):
+            model = covariance_model(alias)
+            assert model.shape(k, d) == shape
+            assert model.layout == name and model.closed_form
+            assert model.n_parameters(k, d) == n_cov
+            assert model.component_parameters(d) == own
+            assert own == selection.component_parameters(alias, d)
     with pytest.raises(ValueError, match="covariance_type must be one of full, tied, diag"):
-        covariance_model("VVV")
+        covariance_model("VVX")
+
+
+def test_mclust_models_layouts_and_counts():
+    k, d = 3, 4
+    r = d * (d - 1) // 2
+    # layout, covariance numbers (mclust's nVarParams), numbers one component estimates
+    expected = {
+        "EII": ("spherical", 1, d),
+        "VII": ("spherical", k, d + 1),
+        "EEI": ("diag", d, d),
+        "VEI": ("diag", k + d - 1, d + 1),
+        "EVI": ("diag", 1 + k * (d - 1), d + d - 1),
+        "VVI": ("diag", k * d, 2 * d),
+        "EEE": ("tied", d + r, d),
+        "VEE": ("full", k + d - 1 + r, d + 1),
+        "EVE": ("full", 1 + k * (d - 1) + r, d + d - 1),
+        "VVE": ("full", k * d + r, 2 * d),
+        "EEV": ("full", d + k * r, d + r),
+        "VEV": ("full", k + d - 1 + k * r, d + 1 + r),
+        "EVV": ("full", 1 + k * (d * (d + 1) // 2 - 1), d + d - 1 + r),
+        "VVV": ("full", k * d * (d + 1) // 2, d + d * (d + 1) // 2),
+    }
+    assert tuple(expected) == MCLUST_MODELS
+    for name, (layout, n_cov, own) in expected.items():
+        model = covariance_model(name)
+        assert (model.layout, model.mclust) == (layout, name)
+        assert model.closed_form == (name in ("VII", "VVI", "EEE", "VVV"))
+        assert model.n_parameters(k, d) == n_cov
+        assert model.component_parameters(d) == own
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
