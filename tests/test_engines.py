@@ -259,3 +259,122 @@ def test_the_restart_loop_takes_another_em_and_other_rows_to_start_from(keep_his
     reference = GaussianMixtureEM(**options).fit(X[:500])
     np.testing.assert_array_equal(model.history_[0].means, reference.history_[0].means)
     assert model.n_iter_ >= 1 and np.isfinite(model.lower_bound_)
+
+
+# ---------------------------------------------------------------------------- sample weights
+def _assert_same_statistics(got, ref, rtol):
+    for field in ("resp_sum", "first", "second"):
+        assert relative_difference(getattr(got, field), getattr(ref, field)) < rtol, field
+    assert got.log_likelihood_sum == pytest.approx(ref.log_likelihood_sum, rel=rtol)
+    assert got.weight_sum == pytest.approx(ref.weight_sum, rel=rtol)
+    assert got.mean_log_likelihood == pytest.approx(ref.mean_log_likelihood, rel=rtol)
+
+
+def _cast(params, dtype):
+    return MixtureParams.from_covariances(
+        params.weights.astype(dtype),
+        params.means.astype(dtype),
+        params.covariances.astype(dtype),
+        params.covariance_type,
+    )
+
+
+@pytest.mark.parametrize("name", engines.engine_names())
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_integer_weights_give_the_statistics_of_repeated_rows(name, covariance_type, dtype):
+    X = mixture(2000).astype(dtype)
+    params = _cast(some_params(X, 4, covariance_type), dtype)
+    counts = np.random.default_rng(1).integers(0, 5, len(X))  # zeros included
+    got = engines.get_engine(name).accumulate(
+        X, params, chunk_size=700, sample_weight=counts.astype(float)
+    )
+    repeated = engines.get_engine("numpy").accumulate(np.repeat(X, counts, axis=0), params)
+    assert got.n_samples == len(X) and repeated.n_samples == counts.sum()
+    assert got.weight_sum == counts.sum()
+    assert got.resp_sum.dtype == got.second.dtype == dtype
+    # float32: the repeated rows are summed in float32 by the reference, hence 1e-5.
+    _assert_same_statistics(got, repeated, 1e-12 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("name", engines.engine_names())
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_zero_weight_removes_the_row(name, covariance_type):
+    X = mixture(1500)
+    params = some_params(X, 4, covariance_type)
+    w = np.random.default_rng(2).uniform(0.1, 3.0, len(X))
+    gone = np.random.default_rng(3).random(len(X)) < 0.3
+    # A row that no component explains (its distances overflow, so log p = -inf and its
+    # responsibilities are NaN): weight 0 must remove it too, not spread NaN.
+    X[7] = 1e200
+    gone[7] = True
+    w[gone] = 0.0
+    with np.errstate(all="ignore"):  # the overflow itself is the reference's to warn about
+        got = engines.get_engine(name).accumulate(X, params, chunk_size=700, sample_weight=w)
+    kept = engines.get_engine("numpy").accumulate(X[~gone], params, sample_weight=w[~gone])
+    assert got.n_samples == len(X)  # rows summed, zero weights included
+    _assert_same_statistics(got, kept, 1e-12)
+    assert np.isfinite(got.log_likelihood_sum) and np.all(np.isfinite(got.second))
+
+
+@pytest.mark.parametrize("name", engines.engine_names())
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_every_engine_returns_the_reference_weighted_statistics(name, covariance_type):
+    X = mixture()
+    params = some_params(X, 4, covariance_type)
+    w = np.random.default_rng(4).exponential(size=len(X))
+    got = engines.get_engine(name).accumulate(X, params, chunk_size=700, sample_weight=w)
+    ref = engines.get_engine("numpy").accumulate(X, params, sample_weight=w)
+    _assert_same_statistics(got, ref, 1e-12)
+    # The reference, written out: every sum carries w_i.
+    log_norm, log_resp = engines.get_engine("numpy").e_step(X, params)
+    assert ref.log_likelihood_sum == pytest.approx(w @ log_norm, rel=1e-13)
+    assert relative_difference(ref.resp_sum, w @ np.exp(log_resp)) < 1e-13
+    assert ref.weight_sum == pytest.approx(w.sum(), rel=1e-15)
+    # Unit weights are no weights.
+    ones = engines.get_engine(name).accumulate(X, params, sample_weight=np.ones(len(X)))
+    _assert_same_statistics(ones, engines.get_engine(name).accumulate(X, params), 1e-13)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_weighted_float32_passes_agree_between_engines(covariance_type):
+    """float32: numpy sums in float32, numba per tile, so 1e-12 is out of reach; 1e-5 is not."""
+    X = mixture(5000).astype(np.float32)
+    params = _cast(some_params(X, 4, covariance_type), np.float32)
+    w = np.random.default_rng(5).exponential(size=len(X))
+    exact = engines.get_engine("numpy").accumulate(
+        X.astype(np.float64), _cast(params, np.float64), sample_weight=w
+    )
+    for name in engines.engine_names():
+        got = engines.get_engine(name).accumulate(X, params, sample_weight=w)
+        assert got.second.dtype == np.float32
+        _assert_same_statistics(got, exact, 1e-5)
+
+
+def test_weighted_statistics_add_their_weights():
+    X = mixture(1000)
+    params = some_params(X, 4, "full")
+    w = np.random.default_rng(6).uniform(0.0, 2.0, len(X))
+    numpy_engine = engines.get_engine("numpy")
+    a = numpy_engine.accumulate(X[:300], params, sample_weight=w[:300])
+    b = numpy_engine.accumulate(X[300:], params, sample_weight=w[300:])
+    whole = numpy_engine.accumulate(X, params, sample_weight=w)
+    total = a + b
+    assert total.n_samples == 1000
+    assert total.weight_sum == pytest.approx(w.sum(), rel=1e-14)
+    _assert_same_statistics(total, whole, 1e-13)
+    # The mean log-likelihood is per unit of weight, not per row.
+    assert total.mean_log_likelihood == pytest.approx(total.log_likelihood_sum / w.sum())
+    # Built without a weight (as an unweighted engine or a Dask reduction may): the rows.
+    plain = base.SufficientStatistics(a.resp_sum, a.first, a.second, a.centers, -5.0, 10)
+    assert plain.weight_sum == 10.0 and plain.mean_log_likelihood == -0.5
+    assert (plain + plain).weight_sum == 20.0
+
+
+def test_accumulate_statistics_passes_the_weights_on():
+    X = mixture(500)
+    params = some_params(X, 3, "diag")
+    w = np.arange(500, dtype=float) % 3
+    got = engines.accumulate_statistics(X, params, engine="numpy", sample_weight=w)
+    repeated = engines.accumulate_statistics(np.repeat(X, w.astype(int), axis=0), params)
+    _assert_same_statistics(got, repeated, 1e-12)

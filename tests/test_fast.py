@@ -79,6 +79,78 @@ def test_statistics_equal_numpy_reference(covariance_type, chunk_size):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("chunk_size", [None, 700])
+def test_weighted_statistics_equal_reference_and_repeated_rows(covariance_type, chunk_size):
+    """Every kernel (each d of :func:`feature_counts`), weights folded into the normaliser."""
+    for d in feature_counts(covariance_type):
+        X = mixture_data(3000, d, 5, seed=d, offset=10.0)
+        params = random_params(X, 5, covariance_type, seed=d, zero_weight=True)
+        counts = np.random.default_rng(d).integers(0, 4, len(X))
+        w = counts.astype(float)
+        fast = accumulate_statistics(
+            X, params, engine="numba", chunk_size=chunk_size, sample_weight=w
+        )
+        assert fast.n_samples == len(X) and fast.weight_sum == counts.sum()
+        ref = accumulate_statistics(X, params, engine="numpy", sample_weight=w)
+        assert_statistics_close(fast, ref, X, 1e-12)
+        repeated = accumulate_statistics(np.repeat(X, counts, axis=0), params, engine="numpy")
+        for name in ("resp_sum", "first", "second"):
+            assert relative_difference(getattr(fast, name), getattr(repeated, name)) < 1e-12
+        assert fast.log_likelihood_sum == pytest.approx(repeated.log_likelihood_sum, rel=1e-12)
+
+
+def test_weighted_result_does_not_depend_on_thread_count():
+    import numba
+
+    X = mixture_data(20_000, 3, 4, seed=0)
+    params = random_params(X, 4, "full", seed=0)
+    w = np.random.default_rng(0).exponential(size=len(X))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = accumulate_statistics(X, params, engine="numba", sample_weight=w)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = accumulate_statistics(X, params, engine="numba", sample_weight=w)
+    finally:
+        numba.set_num_threads(before)
+    for name in ("resp_sum", "first", "second"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(many, name))
+    assert one.log_likelihood_sum == many.log_likelihood_sum
+
+
+def test_vectorised_log_is_within_three_ulp():
+    from numba import njit
+
+    @njit
+    def logs(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = _fast._log64(x[i])
+        return out
+
+    rng = np.random.default_rng(0)
+    # The normalisers (1 <= s <= K), and any positive normal number.
+    for lo, hi in ((1.0, 1.0 + 1e-9), (1.0, 64.0), (1e-300, 1e300)):
+        x = np.exp(rng.uniform(np.log(lo), np.log(hi), 200_000))
+        x[0] = lo
+        got, ref = logs(x), np.log(x)
+        ulps = np.abs(got - ref) / np.spacing(np.maximum(np.abs(ref), np.finfo(float).tiny))
+        assert ulps.max() <= 3.0, (lo, hi, ulps.max())
+    assert logs(np.array([1.0]))[0] == 0.0
+
+
+def test_weighted_row_that_no_component_explains_is_minus_infinity():
+    X = mixture_data(600, 2, 2, seed=1)
+    X[5] = 1e200  # squared distances overflow for every component
+    params = random_params(X, 2, "full", seed=1)
+    w = np.full(len(X), 2.0)
+    with np.errstate(all="ignore"):
+        fast = accumulate_statistics(X, params, engine="numba", sample_weight=w)
+        ref = accumulate_statistics(X, params, engine="numpy", sample_weight=w)
+    assert fast.log_likelihood_sum == ref.log_likelihood_sum == -np.inf
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_tiny_inputs(covariance_type):
     for n in (2, 3, 257):
         X = mixture_data(n, 3, 2, seed=n)
@@ -161,6 +233,25 @@ def test_blas_formulation_statistics(blas_from_12_features, covariance_type, dty
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blas_formulation_weighted_statistics(blas_from_12_features, covariance_type, dtype):
+    X = mixture_data(3000, 13, 4, seed=6, offset=5.0)
+    params = random_params(X, 4, covariance_type, seed=6, zero_weight=True)
+    if dtype == np.float32:
+        X, params = X.astype(np.float32), _cast(params, np.float32)
+    counts = np.random.default_rng(6).integers(0, 4, len(X))
+    w = counts.astype(float)
+    fast = accumulate_statistics(X, params, engine="numba", chunk_size=700, sample_weight=w)
+    assert fast.weight_sum == counts.sum()
+    ref = accumulate_statistics(X, params, engine="numpy", sample_weight=w)
+    assert_statistics_close(fast, ref, X, 1e-12 if dtype == np.float64 else 1e-4)
+    if dtype == np.float64:
+        repeated = accumulate_statistics(np.repeat(X, counts, axis=0), params, engine="numpy")
+        for name in ("resp_sum", "first", "second"):
+            assert relative_difference(getattr(fast, name), getattr(repeated, name)) < 1e-12
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_blas_formulation_path_matches_sklearn(blas_from_12_features, covariance_type):
     X = mixture_data(3000, 14, 3, seed=5)
     start = starting_point(X, 3, covariance_type, seed=2)
@@ -224,6 +315,24 @@ def test_float32_accuracy(covariance_type):
     expected = m_step(ref, covariance_type, 1e-6)
     assert relative_difference(new.means, expected.means) < 1e-5
     assert relative_difference(new.covariances, expected.covariances) < 1e-5
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_weighted_float32_accuracy(covariance_type):
+    """As :func:`test_float32_accuracy`, with weights: the float64 sums keep 1e-6."""
+    X = mixture_data(20_000, 3, 4, seed=3)
+    params = random_params(X, 4, covariance_type, seed=3)
+    w = np.random.default_rng(3).exponential(size=len(X))
+    X32 = X.astype(np.float32)
+    params32 = _cast(params, np.float32)
+    fast = accumulate_statistics(X32, params32, engine="numba", sample_weight=w)
+    ref = accumulate_statistics(
+        X32.astype(np.float64), _cast(params32, np.float64), engine="numpy", sample_weight=w
+    )
+    assert fast.second.dtype == np.float32
+    assert relative_difference(fast.resp_sum, ref.resp_sum) < 1e-6
+    assert relative_difference(fast.second, ref.second) < 1e-6
+    assert fast.log_likelihood_sum == pytest.approx(ref.log_likelihood_sum, rel=1e-6)
 
 
 def _cast(params, dtype):

@@ -1,8 +1,9 @@
 """E-step engines behind one seam, and the registry that finds them.
 
-An engine takes ``(X, params, chunk_size)`` and returns the :class:`SufficientStatistics` of
-one E-step pass, log-likelihood sum included; the M-step (:func:`gmm_core.em.m_step`) needs
-nothing else. Each engine is one module of this package, named as ``engine=`` names it:
+An engine takes ``(X, params, chunk_size, sample_weight)`` and returns the
+:class:`SufficientStatistics` of one E-step pass, log-likelihood sum included; the M-step
+(:func:`gmm_core.em.m_step`) needs nothing else. Each engine is one module of this package,
+named as ``engine=`` names it:
 
 =========  =================================================================
 ``numpy``  the reference, chunk by chunk (:mod:`gmm_core.engines.numpy`)
@@ -194,6 +195,7 @@ def accumulate_statistics(
     *,
     chunk_size: int | None = None,
     engine: str = AUTO,
+    sample_weight: np.ndarray | None = None,
 ) -> SufficientStatistics:
     """One fused E-step pass: score, normalise and accumulate statistics chunk by chunk.
 
@@ -210,6 +212,9 @@ def accumulate_statistics(
     engine : str, default 'auto'
         An engine's name (:func:`engine_names`), or 'auto' for the engine worth this one pass
         (:func:`resolve_engine`).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Finite, non-negative weight of each row, which the caller has validated; None weighs
+        every row 1. Every statistic and the log-likelihood are weighted sums.
 
     Returns
     -------
@@ -218,4 +223,6 @@ def accumulate_statistics(
         float64).
     """
     name = resolve_engine(X, params, engine)
-    return get_engine(name).accumulate(X, params, chunk_size=chunk_size)
+    return get_engine(name).accumulate(
+        X, params, chunk_size=chunk_size, sample_weight=sample_weight
+    )

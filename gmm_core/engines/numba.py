@@ -58,13 +58,18 @@ def wants(X: np.ndarray, params: MixtureParams, passes: int) -> bool:
 
 
 def accumulate(
-    X: np.ndarray, params: MixtureParams, *, chunk_size: int | None = None
+    X: np.ndarray,
+    params: MixtureParams,
+    *,
+    chunk_size: int | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> SufficientStatistics:
     """The compiled pass: :func:`gmm_core._fast.accumulate` (float64 or float32 ``X``).
 
-    ``chunk_size`` is the rows per block of the parallel partition; the statistics are within
-    about 1e-15 (relative, float64) of the reference's.
+    ``chunk_size`` is the rows per block of the parallel partition; ``sample_weight`` (shape
+    (n_samples,), finite and non-negative, or None) weights every sum. The statistics are
+    within about 1e-15 (relative, float64) of the reference's.
     """
     from .. import _fast
 
-    return _fast.accumulate(X, params, chunk_size=chunk_size)
+    return _fast.accumulate(X, params, chunk_size=chunk_size, sample_weight=sample_weight)

@@ -140,7 +140,11 @@ def statistics_from_responsibilities(
 
 
 def accumulate(
-    X: np.ndarray, params: MixtureParams, *, chunk_size: int | None = None
+    X: np.ndarray,
+    params: MixtureParams,
+    *,
+    chunk_size: int | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> SufficientStatistics:
     """The reference pass: score, normalise and accumulate, one chunk of rows at a time.
 
@@ -150,11 +154,13 @@ def accumulate(
     params : MixtureParams
     chunk_size : int, optional
         Rows per chunk; by default about 2 MB of temporaries (:func:`chunk_rows`).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Finite, non-negative weight of each row (validated by the caller); None for 1 each.
 
     Returns
     -------
     SufficientStatistics
-        In the dtype of ``X``.
+        In the dtype of ``X``; every sum weighted by ``sample_weight``.
     """
     n, d = X.shape
     step = chunk_size or chunk_rows(n, params.n_components, d)
@@ -163,11 +169,26 @@ def accumulate(
     for start in range(0, n, step):
         chunk = X[start : start + step]
         log_norm, log_resp = e_step(chunk, params)
-        part = statistics_from_responsibilities(
-            chunk, np.exp(log_resp), params.means, full_second=full_second
-        )
+        resp = np.exp(log_resp)
+        if sample_weight is None:
+            log_likelihood, weight_sum = float(log_norm.sum()), float(len(chunk))
+        else:
+            w = sample_weight[start : start + step]
+            kept = w > 0
+            # A weight of 0 removes the row exactly, even one that no component explains
+            # (log p = -inf, NaN responsibilities), whose products with 0 would be NaN.
+            resp = np.where(kept[:, None], resp * w.astype(X.dtype, copy=False)[:, None], 0)
+            log_likelihood = float(np.dot(w[kept], log_norm[kept]))
+            weight_sum = float(w.sum())
+        part = statistics_from_responsibilities(chunk, resp, params.means, full_second=full_second)
         part = SufficientStatistics(
-            part.resp_sum, part.first, part.second, part.centers, float(log_norm.sum()), len(chunk)
+            part.resp_sum,
+            part.first,
+            part.second,
+            part.centers,
+            log_likelihood,
+            len(chunk),
+            weight_sum,
         )
         total = part if total is None else total + part
     assert total is not None  # n >= 1 is checked by every caller
