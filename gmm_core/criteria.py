@@ -29,7 +29,8 @@ def n_parameters(covariance_type: str, n_components: int, n_features: int) -> in
 
     Parameters
     ----------
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        One of :data:`gmm_core.params.ALL_COVARIANCE_TYPES`.
     n_components, n_features : int
 
     Returns

@@ -125,7 +125,8 @@ def wide_params(
     ----------
     X : ndarray of shape (n_samples, n_features)
     n_components : int
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        One of :data:`gmm_core.params.ALL_COVARIANCE_TYPES`.
     reg_covar : float
     random_state : numpy.random.RandomState
         Consumed in place by the seedings, so successive restarts differ.
@@ -175,7 +176,8 @@ def params_from_responsibilities(
     ----------
     X : ndarray of shape (n_samples, n_features)
     resp : ndarray of shape (n_samples, n_components)
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        One of :data:`gmm_core.params.ALL_COVARIANCE_TYPES`.
     reg_covar : float
 
     Returns
@@ -208,6 +210,69 @@ def params_from_responsibilities(
     return MixtureParams.from_covariances(nk / X.shape[0], means, cov, covariance_type, iteration=0)
 
 
+#: Rows agglomerated by the 'hc' start: mclust's ``mclust.options("subset")``. Above this
+#: many rows a random subset is agglomerated (the agglomeration costs O(m^2) memory and time).
+HC_SUBSET = 2000
+
+
+def hc_partition(
+    X: np.ndarray, n_components: int, random_state: np.random.RandomState | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """mclust's start: the K-cluster level of model-based hierarchical agglomeration.
+
+    :func:`gmm_core.hierarchical.agglomerate` with mclust's defaults (model VVV on the
+    SVD-transformed data) over all rows, or over :data:`HC_SUBSET` rows drawn from
+    ``random_state`` when there are more (as ``Mclust`` does).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_components : int
+    random_state : numpy.random.RandomState, optional
+        Drawn from only when ``n_samples > HC_SUBSET``.
+
+    Returns
+    -------
+    rows : ndarray of shape (m,)
+        The rows agglomerated (all of them, in order, when ``n_samples <= HC_SUBSET``).
+    labels : ndarray of shape (m,)
+        Their cluster, 0 .. K - 1.
+    """
+    from .hierarchical import agglomerate  # numba kernels: loaded only for this start
+
+    n = X.shape[0]
+    rng = None
+    if n > HC_SUBSET:
+        state = random_state if random_state is not None else np.random.RandomState()
+        rng = np.random.default_rng(state.randint(np.iinfo(np.int32).max))
+    tree = agglomerate(np.asarray(X, dtype=np.float64), subset=HC_SUBSET, random_state=rng)
+    return np.asarray(tree.rows), np.asarray(tree.partition(n_components))
+
+
+def hc_params(
+    X: np.ndarray,
+    n_components: int,
+    covariance_type: str,
+    reg_covar: float,
+    random_state: np.random.RandomState | None = None,
+) -> MixtureParams:
+    """The 'hc' start: the model's M-step from the hierarchical partition (:func:`hc_partition`).
+
+    The same partition serves every covariance model, so a sweep over models compares them
+    from one start per K, as mclust does. With a subset, the estimate comes from the subset's
+    rows (mclust's ``mstep`` on the subset), weights ``N_k / m``.
+
+    Returns
+    -------
+    MixtureParams
+    """
+    rows, labels = hc_partition(X, n_components, random_state)
+    subset = X[rows]
+    resp = np.zeros((len(rows), n_components), dtype=X.dtype)
+    resp[np.arange(len(rows)), labels] = 1
+    return params_from_responsibilities(subset, resp, covariance_type, reg_covar)
+
+
 def initial_params(
     X: np.ndarray,
     n_components: int,
@@ -230,8 +295,9 @@ def initial_params(
     ----------
     X : ndarray of shape (n_samples, n_features)
     n_components : int
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'wide'}
+    covariance_type : str
+        One of :data:`gmm_core.params.ALL_COVARIANCE_TYPES`.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'wide', 'hc'}
     reg_covar : float
     random_state : numpy.random.RandomState
     weights_init : ndarray of shape (n_components,), optional
@@ -248,6 +314,8 @@ def initial_params(
     estimated = None
     if any(p is None for p in given) and init_params == "wide":
         estimated = wide_params(X, n_components, covariance_type, reg_covar, random_state)
+    elif any(p is None for p in given) and init_params == "hc":
+        estimated = hc_params(X, n_components, covariance_type, reg_covar, random_state)
     elif any(p is None for p in given):
         resp = initial_responsibilities(X, n_components, init_params, random_state)
         estimated = params_from_responsibilities(X, resp, covariance_type, reg_covar)
