@@ -2,30 +2,43 @@
 
     python bench/dask_scale.py [--quick] [--rows N] [--ooc-rows M] [--iters I]
                                [--engine numba|numpy] [--workers W]
-                               [--malloc-trim-threshold BYTES] [--skip-ooc]
+                               [--malloc-trim-threshold BYTES|unset] [--no-profile]
+                               [--skip-ooc] [--skip-spark]
 
 1. In memory vs a LocalCluster: N rows x 4 (default 10 million; --quick 1 million), K = 8,
-   'full'. The same E-step pass (and M-step) timed in this process on a NumPy array (the
-   engine's own threads: numba uses every core) and through gmm_core.dask_em on a
-   ``distributed.LocalCluster`` of W worker processes of one thread each (numba pinned to one
-   thread per worker, so both use the same cores), the array persisted on the workers (by this
-   script: the library never persists). Reported: wall seconds per iteration, CPU seconds per
-   iteration (this process, plus the workers' and the scheduler's for Dask), and the overhead
-   ratio (Dask / one process) of both; and the largest difference between the two runs' means.
+   'full'. The same E-step pass (and M-step) timed in this process on a NumPy array, with the
+   engine on one thread (the pass's own CPU cost) and on every core (numba's threads: the best
+   wall time), and through gmm_core.dask_em on a ``distributed.LocalCluster`` of W worker
+   processes of one thread each (numba pinned to one thread per worker, so both use the same
+   cores), the array persisted on the workers (by this script: the library never persists).
+   The in-process passes run before the cluster starts: a Nanny sets its workers'
+   ``pre-spawn-environ`` (NUMBA_NUM_THREADS=1 ...) in *this* process's ``os.environ`` too, and
+   numba imported after that would run on one thread only. Reported: wall seconds per
+   iteration, CPU seconds per iteration (this process, the workers and the scheduler for Dask;
+   a LocalCluster's scheduler runs inside this process, so it is counted once, with it), and
+   the overhead ratios (Dask / one process); and the largest difference between the runs' means.
 2. Out of core: M rows x 4 (default 50 million; --quick 5 million) written to Parquet in a
    temporary folder (250,000 rows per file), read back with ``dask.dataframe.read_parquet``
    on every pass (no persist). Reported: seconds per iteration and the peak resident memory of
    each worker (sampled every 0.2 s), against the data's size.
-3. Spark MLlib's GaussianMixture on the same rows only where pyspark and a JRE are installed;
-   otherwise the reason is printed.
+3. Spark MLlib's GaussianMixture (``bench/spark_gmm.py``) on the same N rows, read by the JVM
+   from Parquet, from the same start as section 1, ``local[2]``, a fixed number of iterations:
+   wall and CPU (the JVM's) seconds per iteration, the ratios to ours, and how far Spark's
+   parameters and the log-likelihood of its model are from ours after the same iterations
+   (ours rerun with ``reg_covar = 0``: Spark adds no regularisation). Only where pyspark and a
+   JRE are installed (``pip install -r requirements-bench.txt``); otherwise the reason is
+   printed.
 
 The load average of the machine (``os.getloadavg``) is printed with the numbers: on a shared
 machine they are only comparable at a similar load.
 
 Worker processes run with Dask's default ``MALLOC_TRIM_THRESHOLD_`` (65536) unless
-``--malloc-trim-threshold`` sets another. With it, every large NumPy temporary is a fresh
-``mmap`` that is page-faulted in and given back at once; the prototype measured 2.4x the CPU for
-the numpy engine's temporaries in workers. The numba engine allocates almost nothing per pass.
+``--malloc-trim-threshold`` sets another (``unset``: glibc's own, dynamic, thresholds). Setting
+any glibc malloc threshold turns off glibc's dynamic mmap threshold, so every NumPy temporary
+above 128 KiB becomes a fresh ``mmap`` that is page-faulted in and given back at once; the
+prototype measured 2.4x the CPU for the numpy engine's temporaries in workers. The numba
+engine allocates almost nothing per pass. ``--no-profile`` turns off the workers' statistical
+profiler (a thread sampling the running task's stack every 10 ms).
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ from gmm_core import GaussianMixtureEM
 from gmm_core.em import m_step
 from gmm_core.engines import accumulate_statistics
 from gmm_core.init import initial_params
+from gmm_core.params import MixtureParams
 
 K, D = 8, 4
 #: Rows per block (per Parquet file out of core): 8 MB of float64.
@@ -83,10 +97,26 @@ def cluster(args):
     import dask
     import distributed
 
-    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    if args.malloc_trim_threshold is not None:
-        env["MALLOC_TRIM_THRESHOLD_"] = str(args.malloc_trim_threshold)
-    dask.config.set({"distributed.nanny.pre-spawn-environ": env})
+    # Setting the key replaces Dask's whole default dict (MALLOC_TRIM_THRESHOLD_ included):
+    # start from it, so that the workers run as a user's would.
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    env.update({"NUMBA_NUM_THREADS": 1, "OMP_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1})
+    if args.malloc_trim_threshold == "unset":
+        env["MALLOC_TRIM_THRESHOLD_"] = None  # Dask's way of leaving a variable unset
+    elif args.malloc_trim_threshold is not None:
+        env["MALLOC_TRIM_THRESHOLD_"] = int(args.malloc_trim_threshold)
+    dask.config.set(
+        {
+            "distributed.nanny.pre-spawn-environ": env,
+            "distributed.worker.profile.enabled": not args.no_profile,
+        }
+    )
+    print(
+        "  workers: MALLOC_TRIM_THRESHOLD_={}, profiler {}".format(
+            env.get("MALLOC_TRIM_THRESHOLD_", "unset") or "unset",
+            "off" if args.no_profile else "on (Dask's default)",
+        )
+    )
     c = distributed.LocalCluster(
         n_workers=args.workers,
         threads_per_worker=1,
@@ -98,62 +128,109 @@ def cluster(args):
     return c, distributed.Client(c)
 
 
-def cpu_seconds(client) -> float:
+def _process_cpu() -> tuple[int, float]:
     import psutil
 
-    def mine():
-        t = psutil.Process().cpu_times()
-        return t.user + t.system
-
-    workers = client.run(mine)
-    return sum(workers.values()) + client.run_on_scheduler(mine)
+    t = psutil.Process().cpu_times()
+    return os.getpid(), t.user + t.system
 
 
-def in_memory_vs_cluster(args, client) -> None:
+def cpu_seconds(client) -> float:
+    """CPU seconds so far of this process, the workers and the scheduler, each counted once.
+
+    A LocalCluster's scheduler runs in this process: adding its CPU to this process's would
+    count the client, the scheduler and the M-step twice.
+    """
+    seen = dict([_process_cpu(), client.run_on_scheduler(_process_cpu)])
+    seen.update(client.run(_process_cpu).values())
+    return sum(seen.values())
+
+
+def make_rows(n: int) -> np.ndarray:
+    """The first ``n`` rows of the synthetic data, in memory."""
+    return np.concatenate([make_block(i, s) for i, s in enumerate(block_sizes(n))])
+
+
+def bench_start() -> MixtureParams:
+    """The start every engine and Spark take: k-means on the first 100,000 rows."""
+    return start_params(make_block(0)[:100_000])
+
+
+def in_process(args) -> dict:
+    """The pass and M-step in this process, on one thread and on every core.
+
+    Must run before the cluster starts (see the module's docstring): numba is imported here,
+    with this process's thread count.
+    """
+    n = args.rows
+    print(f"\n== in memory vs LocalCluster: {n:,} rows x {D}, K = {K}, full, {args.engine}")
+    X = make_rows(n)
+    start = bench_start()
+    accumulate_statistics(X[:10_000], start, engine=args.engine)  # load the kernels
+    result = {"start": start}
+    numba = None
+    if args.engine == "numba":
+        import numba
+    cores = numba.get_num_threads() if numba else 1
+    for threads in dict.fromkeys((1, cores)):
+        if numba:
+            numba.set_num_threads(threads)
+        params, c0, t0 = start, time.process_time(), time.perf_counter()
+        for _ in range(args.iters):
+            stats = accumulate_statistics(X, params, engine=args.engine)
+            params = m_step(stats, "full", 1e-6)
+        wall = (time.perf_counter() - t0) / args.iters
+        cpu = (time.process_time() - c0) / args.iters
+        result[threads] = (wall, cpu)
+        result["means"] = params.means
+        label = f"one process, {threads} thread{'s' if threads > 1 else ''}"
+        if numba is None:
+            label = "one process (numpy; BLAS threads as set)"
+        print(f"  {label:34}: {wall:.3f} s/iteration wall, {cpu:.3f} s CPU   [{load()}]")
+    if numba:
+        numba.set_num_threads(cores)
+    result["one"], result["all"] = result[1], result[cores]
+    return result
+
+
+def on_cluster(args, client, mem: dict) -> dict:
+    """The same passes through gmm_core.dask_em on the cluster; ratios to ``mem``."""
+    import dask
     import dask.array as da
+    import distributed
 
     from gmm_core.dask_em import dask_statistics
 
-    n = args.rows
-    sizes = block_sizes(n)
-    print(f"\n== in memory vs LocalCluster: {n:,} rows x {D}, K = {K}, full, {args.engine}")
-    X = np.concatenate([make_block(i, s) for i, s in enumerate(sizes)])
-    start = start_params(X[:100_000])
-    # One process: the engine on the whole array (numba's threads use every core).
-    accumulate_statistics(X[:10_000], start, engine=args.engine)  # load the kernels
-    params, c0, t0 = start, time.process_time(), time.perf_counter()
-    for _ in range(args.iters):
-        stats = accumulate_statistics(X, params, engine=args.engine)
-        params = m_step(stats, "full", 1e-6)
-    wall_mem = (time.perf_counter() - t0) / args.iters
-    cpu_mem = (time.process_time() - c0) / args.iters
-    means_memory = params.means
-    del X
-    # The cluster: the same blocks, made on the workers and persisted there.
+    sizes = block_sizes(args.rows)
+    start = mem["start"]
+    # The same blocks, made on the workers and persisted there.
     parts = [
-        da.from_delayed(
-            __import__("dask").delayed(make_block)(i, s), shape=(s, D), dtype=np.float64
-        )
+        da.from_delayed(dask.delayed(make_block)(i, s), shape=(s, D), dtype=np.float64)
         for i, s in enumerate(sizes)
     ]
     Xd = da.concatenate(parts).persist()
-    __import__("distributed").wait(Xd)
+    distributed.wait(Xd)
     dask_statistics(Xd[:10_000], start, engine=args.engine)  # kernels loaded on the workers
     dask_statistics(Xd, start, engine=args.engine)
-    params, cw0, cc0, t0 = start, cpu_seconds(client), time.process_time(), time.perf_counter()
+    params, cpu0, t0 = start, cpu_seconds(client), time.perf_counter()
     for _ in range(args.iters):
         stats = dask_statistics(Xd, params, engine=args.engine)
         params = m_step(stats, "full", 1e-6)
-    wall_dask = (time.perf_counter() - t0) / args.iters
-    cpu_dask = (cpu_seconds(client) - cw0 + time.process_time() - cc0) / args.iters
-    diff = np.abs(params.means - means_memory).max() / np.abs(means_memory).max()
-    print(f"  one process : {wall_mem:.3f} s/iteration wall, {cpu_mem:.3f} s CPU")
-    print(f"  Dask        : {wall_dask:.3f} s/iteration wall, {cpu_dask:.3f} s CPU "
-          f"({args.workers} workers x 1 thread, {Xd.numblocks[0]} blocks)")  # fmt: skip
-    print(f"  overhead    : wall x{wall_dask / wall_mem:.2f}, CPU x{cpu_dask / cpu_mem:.2f}")
+    wall = (time.perf_counter() - t0) / args.iters
+    cpu = (cpu_seconds(client) - cpu0) / args.iters
+    ref = mem["means"]
+    diff = np.abs(params.means - ref).max() / np.abs(ref).max()
+    label = f"Dask, {args.workers} workers x 1 thread"
+    print(f"  {label:34}: {wall:.3f} s/iteration wall, {cpu:.3f} s CPU   [{load()}]")
+    print(f"    ({Xd.numblocks[0]} blocks of {BLOCK:,} rows, persisted on the workers)")
+    c1, ca, wa = mem["one"][1], mem["all"][1], mem["all"][0]
+    print(f"  CPU overhead, Dask / one process, 1 thread : x{cpu / c1:.2f}")
+    if mem["all"] is not mem["one"]:
+        print(f"  CPU overhead, Dask / one process, all cores: x{cpu / ca:.2f}")
+    print(f"  wall, Dask / one process on all cores      : x{wall / wa:.2f}")
     print(f"  means after {args.iters} iterations differ by {diff:.1e} (relative)")
-    print(f"  {load()}")
     client.cancel(Xd)
+    return {"wall": wall, "cpu": cpu}
 
 
 def write_parquet(folder: Path, n: int) -> float:
@@ -236,17 +313,79 @@ def out_of_core(args, client) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def spark(args) -> None:
-    print("\n== Spark MLlib GaussianMixture")
+def spark(args, mem: dict | None, dask_result: dict | None) -> None:
+    """Spark MLlib from the same start as ours, on the same rows; ratios and agreement."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from spark_gmm import run_spark_gmm, spark_unavailable
+
+    n = args.rows
+    print(f"\n== Spark MLlib GaussianMixture (RDD API, initial model), {args.spark_master}")
+    reason = spark_unavailable()
+    if reason is not None:
+        print(f"  skipped: {reason}")
+        return
+    folder = Path(tempfile.mkdtemp(prefix="gmm-spark-"))
     try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        print("  skipped: pyspark is not installed (pip install pyspark)")
-        return
-    if shutil.which("java") is None:
-        print("  skipped: no Java runtime (java) on PATH")
-        return
-    print("  skipped: the Spark comparison is not written yet (pyspark and java are present)")
+        write_parquet(folder, n)
+        start = bench_start()
+        run = run_spark_gmm(
+            folder,
+            start.weights,
+            start.means,
+            start.covariances,
+            args.iters,
+            master=args.spark_master,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"  {n:,} rows in {run.partitions} partitions, cached in the JVM in "
+        f"{run.cache_seconds:.1f} s (not timed below)"
+    )
+    label = "Spark"
+    print(f"  {label:34}: {run.wall:.3f} s/iteration wall, {run.cpu:.3f} s CPU   [{load()}]")
+    print("    (CPU: the JVM process tree; the difference of a 1 and a 1 + iters iteration run)")
+    if mem is not None:
+        c1, wa = mem["one"][1], mem["all"][0]
+        print(f"  CPU, Spark / ours in one process, 1 thread : x{run.cpu / c1:.1f}")
+        print(f"  wall, Spark / ours in one process, all cores: x{run.wall / wa:.1f}")
+    if dask_result is not None:
+        print(f"  CPU, Spark / ours on Dask                  : x{run.cpu / dask_result['cpu']:.1f}")
+        print(
+            f"  wall, Spark / ours on Dask                 : x{run.wall / dask_result['wall']:.1f}"
+        )
+
+    # Ours from the same start, as many iterations as Spark's model had, without reg_covar
+    # (Spark adds none), in one process: the two should be the same arithmetic.
+    X = make_rows(n)
+    ours = start
+    for _ in range(1 + args.iters):
+        ours = m_step(accumulate_statistics(X, ours, engine=args.engine), "full", 0.0)
+    theirs = MixtureParams.from_covariances(
+        run.weights, run.means, run.covariances, covariance_type="full"
+    )
+
+    def rel(a, b):
+        return np.abs(a - b).max() / np.abs(b).max()
+
+    def mean_log_likelihood(params):
+        return accumulate_statistics(X, params, engine=args.engine).log_likelihood_sum / n
+
+    print(f"  after {1 + args.iters} iterations from the same start, Spark vs ours (reg_covar=0):")
+    print(
+        f"    weights {rel(run.weights, ours.weights):.1e}, "
+        f"means {rel(run.means, ours.means):.1e}, "
+        f"covariances {rel(run.covariances, ours.covariances):.1e} (largest relative difference)"
+    )
+    ll_spark, ll_ours = mean_log_likelihood(theirs), mean_log_likelihood(ours)
+    print(
+        f"    mean log-likelihood of the final model: Spark's {ll_spark:.12f}, "
+        f"ours {ll_ours:.12f} (difference {ll_spark - ll_ours:.1e})"
+    )
+    print(
+        "    (both scored by our pass: MLlib's RDD model does not report its log-likelihood; "
+        "in the last pass Spark computes it of the previous model and discards it)"
+    )
 
 
 def main() -> None:
@@ -259,21 +398,34 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--engine", default="numba", choices=["numba", "numpy"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--malloc-trim-threshold", type=int)
+    parser.add_argument(
+        "--malloc-trim-threshold",
+        help="the workers' MALLOC_TRIM_THRESHOLD_ in bytes, or 'unset' (default: Dask's)",
+    )
+    parser.add_argument(
+        "--no-profile", action="store_true", help="turn off the workers' statistical profiler"
+    )
     parser.add_argument("--skip-ooc", action="store_true")
+    parser.add_argument("--skip-dask", action="store_true", help="no cluster at all")
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--spark-master", default="local[2]")
     args = parser.parse_args()
     args.rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     args.ooc_rows = args.ooc_rows or (5_000_000 if args.quick else 50_000_000)
     print(load())
-    c, client = cluster(args)
-    try:
-        in_memory_vs_cluster(args, client)
-        if not args.skip_ooc:
-            out_of_core(args, client)
-    finally:
-        client.close()
-        c.close()
-    spark(args)
+    mem = in_process(args)  # before the cluster: see the module's docstring
+    dask_result = None
+    if not args.skip_dask:
+        c, client = cluster(args)
+        try:
+            dask_result = on_cluster(args, client, mem)
+            if not args.skip_ooc:
+                out_of_core(args, client)
+        finally:
+            client.close()
+            c.close()
+    if not args.skip_spark:
+        spark(args, mem, dask_result)
 
 
 if __name__ == "__main__":
