@@ -94,7 +94,8 @@ def m_step(
         ``N_k reg_covar`` is added to the diagonal of every scatter matrix, which is the
         same for the four shared models and keeps each model's structure).
     normalise_weights : bool, default True
-        ``weights = N_k / sum(N_k)`` (an M-step) or ``N_k / n`` (scikit-learn's initialisation).
+        ``weights = N_k / sum(N_k)`` (an M-step) or ``N_k / n`` (scikit-learn's initialisation),
+        ``n`` the total weight of the rows (``stats.weight_sum``; their number, unweighted).
     iteration : int, optional
         For the error message if a covariance is degenerate.
     require_resolved : bool, default True
@@ -145,7 +146,8 @@ def m_step(
     else:
         diag = (t2 - 2.0 * t1 * delta + s0[:, None] * delta**2) / nk[:, None] + reg_covar
         covariances = diag if model.per_feature else diag.mean(axis=1)
-    weights = nk / nk.sum() if normalise_weights else nk / stats.n_samples
+    # Unnormalised (a start): N_k over the total weight (the rows, when unweighted).
+    weights = nk / nk.sum() if normalise_weights else nk / stats.weight_sum
     params = MixtureParams.from_covariances(
         weights, means, covariances, covariance_type, iteration=iteration
     )
@@ -214,7 +216,7 @@ def structured_m_step(
         scatter = np.zeros((k_count, d, d))
         scatter.reshape(k_count, d * d)[:, :: d + 1] = second - N[:, None] * delta**2
     scatter.reshape(k_count, d * d)[:, :: d + 1] += N[:, None] * reg_covar
-    n = float(N.sum()) if normalise_weights else float(stats.n_samples)
+    n = float(N.sum()) if normalise_weights else float(stats.weight_sum)
     when = "" if iteration is None else f" after EM iteration {iteration}"
     try:
         state = mclust_models.M_STEPS[model.mclust](
@@ -260,9 +262,11 @@ class Snapshot:
         0 for the starting point, j for the parameters after the j-th M-step.
     params : MixtureParams
     log_likelihood : float
-        Mean per-sample log-likelihood of the data under ``params``.
+        Mean per-sample log-likelihood of the data under ``params`` (per unit of weight
+        when fitted with sample weights).
     empty_components : tuple of int
-        Components whose effective number of points ``n * weight`` is below
+        Components whose effective number of points (``weight`` times the rows' total
+        weight, their number when unweighted) is below
         :data:`EMPTY_COMPONENT_MASS`.
     converged : bool
         True on the last snapshot of a run that met the tolerance.
@@ -311,13 +315,15 @@ def em_iterations(
     chunk_size: int | None = None,
     engine: str = "auto",
     accumulate: Callable[[np.ndarray, MixtureParams], SufficientStatistics] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> Iterator[Snapshot]:
     """Run EM from ``start``, yielding one :class:`Snapshot` per iteration as it goes.
 
     Yields ``start`` (iteration 0) and then the parameters after each M-step, each with its
     own log-likelihood. The stopping rule is scikit-learn's: after the M-step of iteration j,
     stop when ``|L(j-1) - L(j-2)| < tol``, where ``L(j)`` is the mean log-likelihood of the
-    j-th snapshot; or after ``max_iter`` M-steps.
+    j-th snapshot; or after ``max_iter`` M-steps. With sample weights, ``L(j)`` is the mean
+    per unit of weight, ``sum_i w_i log p(x_i) / sum_i w_i``.
 
     Parameters
     ----------
@@ -337,8 +343,13 @@ def em_iterations(
         (:func:`gmm_core.engines.resolve_engine`).
     accumulate : callable, optional
         ``accumulate(X, params) -> SufficientStatistics``: the E-step pass to run instead of
-        an engine's (one over the blocks of a distributed array, say); ``engine`` and
-        ``chunk_size`` are then its own business.
+        an engine's (one over the blocks of a distributed array, say); ``engine``,
+        ``chunk_size`` and ``sample_weight`` are then its own business.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Finite, non-negative weights of the rows, validated by the caller (the estimator):
+        every E-step pass weights each row's contribution to the statistics and the
+        log-likelihood by them, so the M-step is the weighted maximum-likelihood estimate.
+        An integer weight is the row repeated; None weighs every row 1.
 
     Yields
     ------
@@ -351,11 +362,12 @@ def em_iterations(
     DegenerateCovarianceError
         If a covariance stops being positive definite.
     """
-    n = X.shape[0]
     if accumulate is None:
         # One engine for the whole run, chosen on all the passes it may make.
         pass_engine = get_engine(resolve_engine(X, start, engine, passes=max_iter + 1))
-        accumulate = functools.partial(pass_engine.accumulate, chunk_size=chunk_size)
+        accumulate = functools.partial(
+            pass_engine.accumulate, chunk_size=chunk_size, sample_weight=sample_weight
+        )
     params = start
     prev_ll = previous_log_likelihood
     finishing = False
@@ -364,7 +376,9 @@ def em_iterations(
     for iteration in range(max_iter + 1):
         stats = accumulate(X, params)
         ll = stats.mean_log_likelihood
-        empty = tuple(int(k) for k in np.flatnonzero(params.weights * n < EMPTY_COMPONENT_MASS))
+        # The effective number of points: weight times the total weight (rows, unweighted).
+        mass = params.weights * stats.weight_sum
+        empty = tuple(int(k) for k in np.flatnonzero(mass < EMPTY_COMPONENT_MASS))
         yield Snapshot(iteration, params, ll, empty, converged=finishing)
         if finishing or iteration == max_iter:
             return
@@ -523,9 +537,13 @@ class FitHistory:
         lower bound).
     covariance_type : str
     n_samples : int
+        Rows fitted.
     notes : tuple of str
     keep : {'all', 'best'}
         The form: every snapshot, or the compact one.
+    weight_sum : float
+        Their total sample weight, what a log-likelihood per unit of weight is multiplied by
+        for the total (BIC's ``n``); ``n_samples`` when fitted without weights (or left out).
     """
 
     runs: tuple[Sequence[Snapshot], ...]
@@ -534,6 +552,11 @@ class FitHistory:
     n_samples: int
     notes: tuple[str, ...] = field(default=())
     keep: str = "all"
+    weight_sum: float = None  # type: ignore[assignment]  (None -> n_samples, below)
+
+    def __post_init__(self) -> None:
+        total = self.n_samples if self.weight_sum is None else self.weight_sum
+        object.__setattr__(self, "weight_sum", float(total))
 
     @property
     def snapshots(self) -> tuple[Snapshot, ...]:
@@ -603,7 +626,13 @@ class FitHistory:
             for r, run in enumerate(self.runs)
         )
         return FitHistory(
-            runs, self.best_run, self.covariance_type, self.n_samples, self.notes, keep="best"
+            runs,
+            self.best_run,
+            self.covariance_type,
+            self.n_samples,
+            self.notes,
+            keep="best",
+            weight_sum=self.weight_sum,
         )
 
     @property
@@ -654,6 +683,7 @@ class FitHistory:
         return {
             "covariance_type": self.covariance_type,
             "n_samples": self.n_samples,
+            "weight_sum": self.weight_sum,
             "best_run": self.best_run,
             "notes": list(self.notes),
             "runs": [[snap(s) for s in run] for run in self.runs],

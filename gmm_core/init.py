@@ -13,6 +13,8 @@ order), drawn as wide overlapping ellipses that separate as EM runs.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
@@ -33,9 +35,21 @@ def check_init_params(init_params: str) -> str:
 
 
 def initial_responsibilities(
-    X: np.ndarray, n_components: int, init_params: str, random_state: np.random.RandomState
+    X: np.ndarray,
+    n_components: int,
+    init_params: str,
+    random_state: np.random.RandomState,
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Initial responsibilities, drawing from ``random_state`` as scikit-learn does.
+
+    With ``sample_weight``, the draws see the weights as row counts: 'kmeans' runs
+    scikit-learn's weighted k-means (``KMeans.fit(X, sample_weight=w)``), 'k-means++' its
+    weighted seeding (``kmeans_plusplus(..., sample_weight=w)``), 'random_from_data' draws
+    rows with probability proportional to their weight (uniformly, as scikit-learn, when all
+    weights are equal); 'random' draws every row's responsibilities as without weights (the
+    estimate from them, :func:`params_from_responsibilities`, is weighted). Rows of weight 0
+    are never chosen as seeds and do not move k-means' centres.
 
     Parameters
     ----------
@@ -44,10 +58,13 @@ def initial_responsibilities(
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     random_state : numpy.random.RandomState
         Consumed in place, so successive restarts differ.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Finite, non-negative row weights (validated by the caller).
 
     Returns
     -------
     resp : ndarray of shape (n_samples, n_components)
+        Not multiplied by the weights.
     """
     check_init_params(init_params)
     n = X.shape[0]
@@ -57,13 +74,19 @@ def initial_responsibilities(
         return resp
     resp = np.zeros((n, n_components), dtype=X.dtype)
     if init_params == "kmeans":
-        labels = KMeans(n_clusters=n_components, n_init=1, random_state=random_state).fit(X).labels_
+        kmeans = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+        labels = kmeans.fit(X, sample_weight=sample_weight).labels_
         resp[np.arange(n), labels] = 1
     elif init_params == "random_from_data":
-        indices = random_state.choice(n, size=n_components, replace=False)
+        p = None
+        if sample_weight is not None and np.ptp(sample_weight) > 0:
+            p = sample_weight / sample_weight.sum()
+        indices = random_state.choice(n, size=n_components, replace=False, p=p)
         resp[indices, np.arange(n_components)] = 1
     elif init_params == "k-means++":
-        _, indices = kmeans_plusplus(X, n_components, random_state=random_state)
+        _, indices = kmeans_plusplus(
+            X, n_components, random_state=random_state, sample_weight=sample_weight
+        )
         resp[indices, np.arange(n_components)] = 1
     elif init_params == "wide":
         raise ValueError(
@@ -81,15 +104,21 @@ def initial_responsibilities(
 WIDE_SEEDINGS = 10
 
 
-def _kmeans_potential(X: np.ndarray, centres: np.ndarray) -> float:
-    """Sum over rows of the squared distance to the nearest centre, in chunks of rows."""
+def _kmeans_potential(
+    X: np.ndarray, centres: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
+    """Sum over rows of the (weighted) squared distance to the nearest centre, by chunks."""
     sq_centres = np.einsum("ij,ij->i", centres, centres)
     step = chunk_rows(X.shape[0], centres.shape[0], X.shape[1])
     total = 0.0
     for start in range(0, X.shape[0], step):
         chunk = X[start : start + step]
         d2 = np.einsum("ij,ij->i", chunk, chunk)[:, None] - 2.0 * chunk @ centres.T + sq_centres
-        total += float(np.maximum(d2.min(axis=1), 0.0).sum())
+        nearest = np.maximum(d2.min(axis=1), 0.0)
+        if sample_weight is None:
+            total += float(nearest.sum())
+        else:
+            total += float(nearest @ sample_weight[start : start + step])
     return total
 
 
@@ -101,6 +130,7 @@ def wide_params(
     random_state: np.random.RandomState,
     *,
     n_seedings: int = WIDE_SEEDINGS,
+    sample_weight: np.ndarray | None = None,
 ) -> MixtureParams:
     """The 'wide' start: k-means++ seeds as means, the data's covariance for every component.
 
@@ -114,6 +144,10 @@ def wide_params(
       component ('full'), once ('tied'), its diagonal ('diag'), the mean of its diagonal
       ('spherical');
     * weights: ``1 / K`` each.
+
+    With ``sample_weight`` the seeding, the potential and the covariance are weighted (the
+    seeds are drawn as from rows repeated by integer weights; rows of weight 0 are never
+    seeds and do not count).
 
     Every component starts as the one-Gaussian fit of the data moved to its seed, so the
     first E-step shares each row among the seeds by distance, softly; a tied model starts
@@ -132,6 +166,8 @@ def wide_params(
         Consumed in place by the seedings, so successive restarts differ.
     n_seedings : int, default :data:`WIDE_SEEDINGS`
         k-means++ draws to choose the seeds from.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Finite, non-negative row weights (validated by the caller).
 
     Returns
     -------
@@ -147,17 +183,26 @@ def wide_params(
     model = covariance_model(covariance_type)
     means, best = None, np.inf
     for _ in range(max(1, int(n_seedings))):
-        seeds, _ = kmeans_plusplus(X, n_components, random_state=random_state)
-        potential = _kmeans_potential(X, seeds)
+        seeds, _ = kmeans_plusplus(
+            X, n_components, random_state=random_state, sample_weight=sample_weight
+        )
+        potential = _kmeans_potential(X, seeds, sample_weight)
         if means is None or potential < best:
             means, best = seeds, potential
-    centred = X - X.mean(axis=0)
     n, d = X.shape
+    if sample_weight is None:
+        centred = X - X.mean(axis=0)
+        scaled = centred
+    else:
+        w = sample_weight.astype(X.dtype, copy=False)
+        n = float(sample_weight.sum())
+        centred = X - (w @ X) / n
+        scaled = centred * w[:, None]
     if model.matrices:
-        cov = centred.T @ centred / n
+        cov = scaled.T @ centred / n
         cov.flat[:: d + 1] += reg_covar
     else:
-        variances = np.einsum("ij,ij->j", centred, centred) / n + reg_covar
+        variances = np.einsum("ij,ij->j", scaled, centred) / n + reg_covar
         cov = variances if model.per_feature else variances.mean()
     # The data's covariance, once per distinct covariance of the type.
     cov = np.broadcast_to(cov, model.shape(n_components, d)).astype(X.dtype)
@@ -168,7 +213,11 @@ def wide_params(
 
 
 def params_from_responsibilities(
-    X: np.ndarray, resp: np.ndarray, covariance_type: str, reg_covar: float
+    X: np.ndarray,
+    resp: np.ndarray,
+    covariance_type: str,
+    reg_covar: float,
+    sample_weight: np.ndarray | None = None,
 ) -> MixtureParams:
     """Parameters estimated from responsibilities, with weights ``N_k / n`` as scikit-learn.
 
@@ -179,16 +228,24 @@ def params_from_responsibilities(
     covariance_type : str
         One of :data:`gmm_core.params.ALL_COVARIANCE_TYPES`.
     reg_covar : float
+    sample_weight : ndarray of shape (n_samples,), optional
+        Row weights: the estimate of rows repeated by integer weights (``N_k = sum_i w_i
+        r_ik``, ``n = sum_i w_i``).
 
     Returns
     -------
     MixtureParams
     """
+    total = X.shape[0]
+    if sample_weight is not None:
+        resp = resp * sample_weight.astype(resp.dtype, copy=False)[:, None]
+        total = float(sample_weight.sum())
     nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
     # Centre the second pass on the weighted means, so the covariances are free of cancellation.
     centers = (resp.T @ X) / nk[:, None]
     model = covariance_model(covariance_type)
     stats = statistics_from_responsibilities(X, resp, centers, full_second=model.matrices)
+    stats = replace(stats, weight_sum=total)
     if not model.shared:
         # Exempt from the resolution check: a single-point start has a covariance of exactly
         # reg_covar (rounding with reg_covar = 0) by construction, and EM leaves it at once.
@@ -205,9 +262,10 @@ def params_from_responsibilities(
     # single-point starts ('k-means++', 'random_from_data') break that, and scikit-learn then
     # starts from a much wider covariance; we reproduce it so that both start at one point.
     means = (resp.T @ X) / nk[:, None]
-    cov = (X.T @ X - (nk * means.T) @ means) / nk.sum()
+    scaled = X if sample_weight is None else X * sample_weight.astype(X.dtype)[:, None]
+    cov = (scaled.T @ X - (nk * means.T) @ means) / nk.sum()
     cov.flat[:: cov.shape[0] + 1] += reg_covar
-    return MixtureParams.from_covariances(nk / X.shape[0], means, cov, covariance_type, iteration=0)
+    return MixtureParams.from_covariances(nk / total, means, cov, covariance_type, iteration=0)
 
 
 #: Rows agglomerated by the 'hc' start: mclust's ``mclust.options("subset")``. Above this
@@ -255,6 +313,7 @@ def hc_params(
     covariance_type: str,
     reg_covar: float,
     random_state: np.random.RandomState | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> MixtureParams:
     """The 'hc' start: the model's M-step from the hierarchical partition (:func:`hc_partition`).
 
@@ -262,15 +321,24 @@ def hc_params(
     from one start per K, as mclust does. With a subset, the estimate comes from the subset's
     rows (mclust's ``mstep`` on the subset), weights ``N_k / m``.
 
+    With ``sample_weight``, the agglomeration (which has no notion of weights, as mclust's
+    ``hc``) runs over the rows of positive weight, each once; the M-step on its partition is
+    weighted (``N_k / sum w``).
+
     Returns
     -------
     MixtureParams
     """
+    weights = None
+    if sample_weight is not None:
+        positive = np.flatnonzero(sample_weight > 0)
+        X, weights = X[positive], sample_weight[positive]
     rows, labels = hc_partition(X, n_components, random_state)
     subset = X[rows]
     resp = np.zeros((len(rows), n_components), dtype=X.dtype)
     resp[np.arange(len(rows)), labels] = 1
-    return params_from_responsibilities(subset, resp, covariance_type, reg_covar)
+    subset_weights = None if weights is None else weights[rows]
+    return params_from_responsibilities(subset, resp, covariance_type, reg_covar, subset_weights)
 
 
 def initial_params(
@@ -284,6 +352,7 @@ def initial_params(
     weights_init: np.ndarray | None = None,
     means_init: np.ndarray | None = None,
     precisions_init: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> MixtureParams:
     """The starting point of one EM run.
 
@@ -304,6 +373,10 @@ def initial_params(
     means_init : ndarray of shape (n_components, n_features), optional
     precisions_init : ndarray, optional
         Shape given by :func:`gmm_core.params.covariance_shape`.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Finite, non-negative row weights (validated by the caller): every start is estimated
+        as from rows repeated by integer weights where its method allows it
+        (:func:`initial_responsibilities`, :func:`wide_params`, :func:`hc_params`).
 
     Returns
     -------
@@ -313,12 +386,16 @@ def initial_params(
     given = (weights_init, means_init, precisions_init)
     estimated = None
     if any(p is None for p in given) and init_params == "wide":
-        estimated = wide_params(X, n_components, covariance_type, reg_covar, random_state)
+        estimated = wide_params(
+            X, n_components, covariance_type, reg_covar, random_state, sample_weight=sample_weight
+        )
     elif any(p is None for p in given) and init_params == "hc":
-        estimated = hc_params(X, n_components, covariance_type, reg_covar, random_state)
+        estimated = hc_params(
+            X, n_components, covariance_type, reg_covar, random_state, sample_weight
+        )
     elif any(p is None for p in given):
-        resp = initial_responsibilities(X, n_components, init_params, random_state)
-        estimated = params_from_responsibilities(X, resp, covariance_type, reg_covar)
+        resp = initial_responsibilities(X, n_components, init_params, random_state, sample_weight)
+        estimated = params_from_responsibilities(X, resp, covariance_type, reg_covar, sample_weight)
     weights = estimated.weights if weights_init is None else np.asarray(weights_init, X.dtype)
     means = estimated.means if means_init is None else np.asarray(means_init, X.dtype)
     if precisions_init is None:
