@@ -54,6 +54,7 @@ __all__ = [
     "SPLIT_EVERY",
     "aic_dask",
     "as_dask_array",
+    "as_dask_weights",
     "bic_dask",
     "dask_em_iterations",
     "dask_statistics",
@@ -81,7 +82,7 @@ ProgressCallback = Callable[[int, int, Snapshot], None]
 # Packed layout of a block's result, after the statistics: the number of rows, then the number
 # of blocks that contain NaN and the number that contain an infinity (so that bad data is
 # reported from the client, with scikit-learn's message, and not as a worker's traceback).
-_TAIL = 4  # log-likelihood sum, rows, NaN blocks, infinite blocks
+_TAIL = 5  # log-likelihood sum, rows, NaN blocks, infinite blocks, total weight
 
 
 def is_dask_collection(X: Any) -> bool:
@@ -100,22 +101,35 @@ def _statistics_length(k: int, d: int, covariance_type: str) -> tuple[int, tuple
 
 
 def _block_statistics(
-    block: np.ndarray, *, params: MixtureParams, engine: str, chunk_size: int | None, length: int
+    block: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    params: MixtureParams,
+    engine: str,
+    chunk_size: int | None,
+    length: int,
 ) -> np.ndarray:
-    """One block's pass, packed into a float64 row vector of shape (1, length + _TAIL)."""
+    """One block's pass, packed into a float64 row vector of shape (1, length + _TAIL).
+
+    ``weights``: the block's sample weights, shape (rows, 1), or None.
+    """
     out = np.zeros((1, length + _TAIL))
     if block.shape[0] == 0:  # an empty partition (a filtered DataFrame) adds nothing
         return out
     block = np.ascontiguousarray(block)
+    sample_weight = None if weights is None else np.ascontiguousarray(weights[:, 0])
     # A NaN or an infinity in the block is reported below from the client; the engine's
     # floating-point warnings about it would only be a worker's noise.
     with np.errstate(all="ignore"):
-        stats = get_engine(engine).accumulate(block, params, chunk_size=chunk_size)
+        stats = get_engine(engine).accumulate(
+            block, params, chunk_size=chunk_size, sample_weight=sample_weight
+        )
     out[0, :length] = np.concatenate(
         [stats.resp_sum.ravel(), stats.first.ravel(), stats.second.ravel()]
     )
     out[0, length] = stats.log_likelihood_sum
     out[0, length + 1] = stats.n_samples
+    out[0, length + 4] = stats.weight_sum
     if not np.all(np.isfinite(out)):
         # Checked only when the pass went wrong, so good data never pays for the scan.
         out[0, length + 2] = float(np.isnan(block).any())
@@ -137,6 +151,7 @@ def dask_statistics(
     engine: str,
     chunk_size: int | None = None,
     split_every: int = SPLIT_EVERY,
+    sample_weight: da.Array | None = None,
 ) -> SufficientStatistics:
     """One E-step pass over a Dask array: per block an engine's pass, a tree reduction.
 
@@ -153,6 +168,9 @@ def dask_statistics(
         Rows per piece of work inside a block (the engine's own choice by default).
     split_every : int, default :data:`SPLIT_EVERY`
         Fan-in of the reduction tree.
+    sample_weight : dask.array.Array of shape (n_samples,), optional
+        Checked row weights chunked like ``X``'s rows (:func:`as_dask_weights`); every
+        block's pass is weighted by its own.
 
     Returns
     -------
@@ -172,8 +190,10 @@ def dask_statistics(
     )
     # A fresh name per pass: dask would otherwise tokenise the parameters (hashing them) to
     # name the tasks, and the name identifies nothing that is ever reused.
-    parts = X.map_blocks(
+    arrays = (X,) if sample_weight is None else (X, sample_weight[:, None])
+    parts = arrays[0].map_blocks(
         func,
+        *arrays[1:],
         chunks=((1,) * X.numblocks[0], (length + _TAIL,)),
         dtype=np.float64,
         name=f"gmm-estep-{uuid.uuid4().hex}",
@@ -188,6 +208,7 @@ def dask_statistics(
         params.means,
         float(total[length]),
         int(total[length + 1]),
+        float(total[length + 4]),
     )
 
 
@@ -258,6 +279,49 @@ def as_dask_array(X: Any) -> tuple[da.Array, np.ndarray | None]:
     return X, names
 
 
+def as_dask_weights(sample_weight: Any, X: da.Array) -> da.Array:
+    """Sample weights as a float64 Dask array chunked like ``X``'s rows, checked in one pass.
+
+    Parameters
+    ----------
+    sample_weight : dask.array.Array or array-like of shape (n_samples,)
+        An in-memory array is cut into ``X``'s row chunks; a Dask array is rechunked to them.
+    X : dask.array.Array of shape (n_samples, n_features)
+
+    Returns
+    -------
+    dask.array.Array of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, NaN or an infinity, a negative weight, or all weights 0 (the
+        in-memory messages).
+    """
+    import dask
+    import dask.array as da
+
+    n = X.shape[0]
+    if not is_dask_collection(sample_weight):
+        sample_weight = da.from_array(np.asarray(sample_weight, dtype=np.float64), chunks=-1)
+    elif not isinstance(sample_weight, da.Array):
+        sample_weight = sample_weight.to_dask_array(lengths=True)  # a Dask Series
+    if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected {(n,)}! (One weight per "
+            "row of X.)"
+        )
+    w = sample_weight.astype(np.float64).rechunk((X.chunks[0],))
+    finite, lowest, nonzero = dask.compute(da.isfinite(w).all(), w.min(), da.count_nonzero(w))
+    if not finite:
+        raise ValueError("Input sample_weight contains NaN or infinity.")
+    if lowest < 0:
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    if nonzero == 0:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return w
+
+
 def init_sample(X: da.Array, size: int, random_state: np.random.RandomState) -> np.ndarray:
     """The rows the starting point is estimated from, fetched in one pass.
 
@@ -301,11 +365,13 @@ def dask_em_iterations(
     previous_log_likelihood: float = -np.inf,
     chunk_size: int | None = None,
     engine: str = "numpy",
+    sample_weight: da.Array | None = None,
 ) -> Iterator[Snapshot]:
     """:func:`gmm_core.em.em_iterations` over a Dask array: one Dask pass per iteration.
 
     The same snapshots, stopping rule and M-step as in memory; only the pass differs
-    (:func:`dask_statistics`). ``engine`` is the in-memory engine run per block.
+    (:func:`dask_statistics`). ``engine`` is the in-memory engine run per block;
+    ``sample_weight`` a Dask array of row weights chunked like ``X`` (:func:`as_dask_weights`).
 
     Yields
     ------
@@ -329,7 +395,9 @@ def dask_em_iterations(
         tol=tol,
         max_iter=max_iter,
         previous_log_likelihood=previous_log_likelihood,
-        accumulate=functools.partial(dask_statistics, engine=engine, chunk_size=chunk_size),
+        accumulate=functools.partial(
+            dask_statistics, engine=engine, chunk_size=chunk_size, sample_weight=sample_weight
+        ),
     )
 
 
@@ -346,6 +414,7 @@ def fit_dask(
     estimator,
     X: Any,
     *,
+    sample_weight: Any = None,
     progress: ProgressCallback | None = None,
     warn_convergence: bool = True,
     init_sample_size: int | None = None,
@@ -361,6 +430,9 @@ def fit_dask(
     estimator : GaussianMixtureEM
         Its parameters are validated as in ``fit``; its fitted attributes are set.
     X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
+    sample_weight : dask.array.Array or array-like of shape (n_samples,), optional
+        Row weights, as in ``fit`` (checked in one pass, :func:`as_dask_weights`). The
+        start is estimated from the sampled rows with their weights.
     progress : callable, optional
         ``progress(run, n_runs, snapshot)`` after every iteration.
     warn_convergence : bool, default True
@@ -391,14 +463,32 @@ def fit_dask(
             f"got {init_sample_size}."
         )
     settings = estimator._validated_settings(X)
+    weights = None if sample_weight is None else as_dask_weights(sample_weight, X)
     _set_input_attributes(estimator, X, names)
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     random_state = check_random_state(estimator.random_state)
     given = (settings["weights_init"], settings["means_init"], settings["precisions_init"])
     # All three given: initial_params reads only the shape and dtype, no pass at all.
     sample = X if all(p is not None for p in given) or not do_init else None
+    sample_weights = None
     if sample is None:
-        sample = init_sample(X, init_sample_size, random_state)
+        if weights is None:
+            sample = init_sample(X, init_sample_size, random_state)
+        else:
+            # The weights as one more column, so that the same rows are drawn from both.
+            import dask.array as da
+
+            both = init_sample(
+                da.concatenate([X, weights[:, None].astype(X.dtype)], axis=1),
+                init_sample_size,
+                random_state,
+            )
+            sample, sample_weights = both[:, :-1], both[:, -1].astype(np.float64)
+            if not np.any(sample_weights > 0):
+                raise ValueError(
+                    "Every row drawn for the start has sample weight 0; raise "
+                    "init_sample_size or give weights_init, means_init and precisions_init."
+                )
     # The estimator's own restarts, kept run and attributes, over this loop and this sample.
     estimator._fit_restarts(
         X,
@@ -407,6 +497,8 @@ def fit_dask(
         warn_convergence=warn_convergence,
         init_rows=sample,
         iterate=dask_em_iterations,
+        sample_weight=weights,
+        init_weight=sample_weights,
     )
     return estimator
 
@@ -474,26 +566,29 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-def _total_log_likelihood(estimator, X: Any) -> tuple[float, int]:
+def _total_log_likelihood(estimator, X: Any, sample_weight: Any = None) -> tuple[float, float]:
     X, params = _checked(estimator, X)
+    weights = None if sample_weight is None else as_dask_weights(sample_weight, X)
     engine = resolve_engine(X, params, estimator.engine)
-    stats = dask_statistics(X, params, engine=engine, chunk_size=estimator.chunk_size)
-    return stats.log_likelihood_sum, stats.n_samples
+    stats = dask_statistics(
+        X, params, engine=engine, chunk_size=estimator.chunk_size, sample_weight=weights
+    )
+    return stats.log_likelihood_sum, stats.weight_sum
 
 
-def score_dask(estimator, X: Any) -> float:
-    """Mean log-likelihood of the rows, in one pass."""
-    total, n = _total_log_likelihood(estimator, X)
+def score_dask(estimator, X: Any, sample_weight: Any = None) -> float:
+    """Mean log-likelihood of the rows (per unit of weight), in one pass."""
+    total, n = _total_log_likelihood(estimator, X, sample_weight)
     return total / n
 
 
-def bic_dask(estimator, X: Any) -> float:
-    """Bayesian information criterion, in one pass."""
-    total, n = _total_log_likelihood(estimator, X)
+def bic_dask(estimator, X: Any, sample_weight: Any = None) -> float:
+    """Bayesian information criterion (n the total weight), in one pass."""
+    total, n = _total_log_likelihood(estimator, X, sample_weight)
     return -2 * total + estimator._n_parameters() * math.log(n)
 
 
-def aic_dask(estimator, X: Any) -> float:
+def aic_dask(estimator, X: Any, sample_weight: Any = None) -> float:
     """Akaike information criterion, in one pass."""
-    total, _ = _total_log_likelihood(estimator, X)
+    total, _ = _total_log_likelihood(estimator, X, sample_weight)
     return -2 * total + 2 * estimator._n_parameters()

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import (
     criteria,
@@ -32,6 +32,28 @@ from .init import check_init_params, initial_params
 from .params import MixtureParams, check_covariance_type, covariance_model, covariance_shape
 
 ProgressCallback = Callable[[int, int, Snapshot], None]
+
+
+def check_weights(sample_weight, X: np.ndarray) -> np.ndarray | None:
+    """Validated sample weights of the rows of ``X``, float64, or None (no weights).
+
+    scikit-learn's own check (``_check_sample_weight``): array-likes, lists and pandas
+    Series are taken, a scalar is repeated; the shape must be (n_samples,).
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, NaN or an infinity, a negative weight, or weights that are all 0.
+    """
+    if sample_weight is None:
+        return None
+    # float64 whatever X's dtype: totals of many weights keep their precision.
+    return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+
+
+def total_weight(sample_weight: np.ndarray) -> float:
+    """``sum_i w_i`` in float64 (the n of BIC for weighted rows)."""
+    return float(np.sum(sample_weight, dtype=np.float64))
 
 
 class GaussianMixtureEM(DensityMixin, BaseEstimator):
@@ -223,9 +245,21 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         shape = (check_int("n_samples", n_samples, 1), check_int("n_features", n_features, 1))
         self._settings_for(shape, np.dtype(np.float64))
 
-    def _validated_settings(self, X) -> dict:
-        """The checked settings for data ``X`` (only its shape and dtype are read)."""
-        return self._settings_for(X.shape, X.dtype)
+    def _validated_settings(self, X, sample_weight: np.ndarray | None = None) -> dict:
+        """The checked settings for data ``X`` (only its shape and dtype are read).
+
+        With ``sample_weight`` (checked, :func:`check_weights`), at least ``n_components``
+        rows must weigh more than 0 (rows of weight 0 are no data).
+        """
+        settings = self._settings_for(X.shape, X.dtype)
+        if sample_weight is not None:
+            k, positive = int(self.n_components), int(np.count_nonzero(sample_weight))
+            if positive < k:
+                raise ValueError(
+                    f"Expected at least n_components = {k} rows of non-zero sample weight; "
+                    f"got {positive}. Rows of weight 0 are left out of the fit."
+                )
+        return settings
 
     def _settings_for(self, shape: tuple[int, int], dtype) -> dict:
         n, d = shape
@@ -304,6 +338,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self,
         X,
         y=None,
+        sample_weight=None,
         *,
         progress: ProgressCallback | None = None,
         warn_convergence: bool = True,
@@ -314,6 +349,16 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative, finite weight of each row (None: 1 each; not all 0). A row of
+            integer weight ``w`` counts as ``w`` copies of it: the fit equals, to rounding,
+            the fit of the rows repeated (``np.repeat(X, w, axis=0)``) from the same start,
+            and a weight of 0 removes the row. Every E-step pass, M-step, the stopping rule
+            (the log-likelihood per unit of weight) and the start are weighted; see
+            :func:`gmm_core.init.initial_params` for what each ``init_params`` does with
+            weights (the random starts draw as from repeated rows but not with the same
+            random numbers, so only an explicit start gives the repeated fit bit for bit).
+            For BIC and AIC pass the same weights to :meth:`bic` / :meth:`aic`.
         progress : callable, optional
             ``progress(run, n_runs, snapshot)`` after every iteration (for progress bars).
         warn_convergence : bool, default True
@@ -334,19 +379,21 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             return dask_em.fit_dask(
                 self,
                 X,
+                sample_weight=sample_weight,
                 progress=progress,
                 warn_convergence=warn_convergence,
                 init_sample_size=self.init_sample_size,
             )
         # Not fit_predict: the labels would need one more pass that holds n x K
         # responsibilities, the largest allocation of a fit.
-        self._fit(X, progress, warn_convergence)
+        self._fit(X, progress, warn_convergence, sample_weight)
         return self
 
     def fit_predict(
         self,
         X,
         y=None,
+        sample_weight=None,
         *,
         progress: ProgressCallback | None = None,
         warn_convergence: bool = True,
@@ -357,6 +404,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            As in :meth:`fit`.
         progress : callable, optional
             ``progress(run, n_runs, snapshot)`` after every iteration.
         warn_convergence : bool, default True
@@ -367,18 +416,31 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         if dask_em.is_dask_collection(X):  # the distributed loop, then lazy labels
-            self.fit(X, progress=progress, warn_convergence=warn_convergence)
+            self.fit(
+                X, sample_weight=sample_weight, progress=progress, warn_convergence=warn_convergence
+            )
             return dask_em.predict_dask(self, X)
-        X = self._fit(X, progress, warn_convergence)
+        X = self._fit(X, progress, warn_convergence, sample_weight)
         return e_step(X, self._params)[1].argmax(axis=1)
 
     def _fit(
-        self, X, progress: ProgressCallback | None, warn_convergence: bool = True
+        self,
+        X,
+        progress: ProgressCallback | None,
+        warn_convergence: bool = True,
+        sample_weight=None,
     ) -> np.ndarray:
         """Fit, set the fitted attributes, and return the validated ``X``."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        settings = self._validated_settings(X)
-        self._fit_restarts(X, settings, progress=progress, warn_convergence=warn_convergence)
+        sample_weight = check_weights(sample_weight, X)
+        settings = self._validated_settings(X, sample_weight)
+        self._fit_restarts(
+            X,
+            settings,
+            progress=progress,
+            warn_convergence=warn_convergence,
+            sample_weight=sample_weight,
+        )
         return X
 
     def _fit_restarts(
@@ -390,6 +452,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         warn_convergence: bool = True,
         init_rows=None,
         iterate: Callable[..., Iterator[Snapshot]] = em_iterations,
+        sample_weight=None,
+        init_weight: np.ndarray | None = None,
     ) -> None:
         """The restarts of a fit on checked data: starts, EM runs, the kept one, the attributes.
 
@@ -409,8 +473,17 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             The rows the starting points are estimated from (``X`` by default; a sample of
             it for data that do not fit in memory).
         iterate : callable, default :func:`gmm_core.em.em_iterations`
-            Called as ``em_iterations`` is, yielding the snapshots of one EM run.
+            Called as ``em_iterations`` is, yielding the snapshots of one EM run; given
+            ``sample_weight=`` only when there are weights.
+        sample_weight : array of shape (n_samples,), optional
+            The checked weights of ``X``'s rows (what ``iterate`` takes), or None.
+        init_weight : ndarray of shape (m,), optional
+            The weights of ``init_rows`` (default: ``sample_weight``, when ``init_rows`` is
+            not given).
         """
+        if init_rows is None:
+            init_weight = sample_weight
+        weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = settings["n_init"] if do_init else 1
         random_state = check_random_state(self.random_state)
@@ -430,6 +503,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                     weights_init=settings["weights_init"],
                     means_init=settings["means_init"],
                     precisions_init=settings["precisions_init"],
+                    sample_weight=init_weight,
                 )
                 previous = -np.inf
             else:
@@ -447,6 +521,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 previous_log_likelihood=previous,
                 chunk_size=self.chunk_size,
                 engine=engine,
+                **weighted,
             )
             snapshots = self._record(iterates, run, n_init, progress)
             # scikit-learn ranks restarts by the lower bound computed in the last iteration,
@@ -471,6 +546,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             X.shape[0],
             tuple(notes),
             keep=self.keep_history,
+            weight_sum=None if sample_weight is None else total_weight(sample_weight),
         )
         self._set_params_from(best[-1].params)
         self.engine_ = engine
@@ -579,39 +655,55 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         X = self._check_X(X)
         return e_step(X, self._current_params())[0]
 
-    def score(self, X, y=None) -> float:
-        """Mean log-likelihood of the rows of ``X``.
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Mean log-likelihood of the rows of ``X`` (per unit of weight, with weights).
 
         One fused pass over row chunks, as in fitting: no n x K array is held.
+        ``sample_weight`` (not in scikit-learn's ``GaussianMixture.score``) gives
+        ``sum_i w_i log p(x_i) / sum_i w_i``, what :meth:`fit` maximises.
         """
         if dask_em.is_dask_collection(X):  # one Dask pass (gmm_core.dask_em)
-            return dask_em.score_dask(self, X)
-        total, n = self._total_log_likelihood(X)
+            return dask_em.score_dask(self, X, sample_weight)
+        total, n = self._total_log_likelihood(X, sample_weight)
         return total / n
 
     def _n_parameters(self) -> int:
         k, d = self.means_.shape
         return criteria.n_parameters(self.covariance_type, k, d)
 
-    def _total_log_likelihood(self, X) -> tuple[float, int]:
+    def _total_log_likelihood(self, X, sample_weight=None) -> tuple[float, float]:
+        """``sum_i w_i log p(x_i)`` and ``sum_i w_i`` (the rows, unweighted)."""
         X = self._check_X(X)
+        sample_weight = check_weights(sample_weight, X)
         stats = accumulate_statistics(
-            X, self._current_params(), chunk_size=self.chunk_size, engine=self.engine
+            X,
+            self._current_params(),
+            chunk_size=self.chunk_size,
+            engine=self.engine,
+            sample_weight=sample_weight,
         )
-        return stats.log_likelihood_sum, X.shape[0]
+        return stats.log_likelihood_sum, stats.weight_sum
 
-    def bic(self, X) -> float:
-        """Bayesian information criterion on ``X`` (lower is better)."""
+    def bic(self, X, sample_weight=None) -> float:
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        With ``sample_weight``, ``-2 sum_i w_i log p(x_i) + p log(sum_i w_i)``: integer
+        weights are counts of repeated rows, so ``n`` is the total count (the BIC of the
+        repeated rows). Pass the weights the model was fitted with.
+        """
         if dask_em.is_dask_collection(X):  # one Dask pass (gmm_core.dask_em)
-            return dask_em.bic_dask(self, X)
-        total, n = self._total_log_likelihood(X)
+            return dask_em.bic_dask(self, X, sample_weight)
+        total, n = self._total_log_likelihood(X, sample_weight)
         return criteria.bic(total, self._n_parameters(), n)
 
-    def aic(self, X) -> float:
-        """Akaike information criterion on ``X`` (lower is better)."""
+    def aic(self, X, sample_weight=None) -> float:
+        """Akaike information criterion on ``X`` (lower is better).
+
+        With ``sample_weight``, the weighted total log-likelihood, as :meth:`bic`.
+        """
         if dask_em.is_dask_collection(X):  # one Dask pass (gmm_core.dask_em)
-            return dask_em.aic_dask(self, X)
-        total, _ = self._total_log_likelihood(X)
+            return dask_em.aic_dask(self, X, sample_weight)
+        total, _ = self._total_log_likelihood(X, sample_weight)
         return criteria.aic(total, self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
