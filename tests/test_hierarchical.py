@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from gmm_core.hierarchical import MODELS, USES, HierarchicalTree, agglomerate
+from gmm_core.hierarchical import MAX_ROWS, MODELS, USES, HierarchicalTree, agglomerate
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests" / "data" / "mclust" / "hc_reference.json").read_text())
@@ -203,6 +203,54 @@ def test_vvv_first_merge_is_the_closest_pair():
     dist = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
     dist[np.tril_indices(40)] = np.inf
     assert tuple(tree.merges[0]) == np.unravel_index(np.argmin(dist), dist.shape)
+
+
+def _naive_vvv_small_clusters(X: np.ndarray) -> tuple[list[tuple[int, int]], list[float]]:
+    # While every cluster has at most d points, mclust's VVV criterion of a cluster is
+    # n log((tr W + alpha) / n) (beta = 1), a singleton's log(alpha): greedy merging, naively.
+    m, d = X.shape
+    centred = X / np.sqrt(m * d) - (X / np.sqrt(m * d)).mean(axis=0)
+    alpha = np.sum(centred**2)
+
+    def term(members):
+        if len(members) == 1:
+            return np.log(alpha)
+        pts = X[members]
+        trace = np.sum((pts - pts.mean(axis=0)) ** 2)
+        return len(members) * np.log((trace + alpha) / len(members))
+
+    clusters = {i: [i] for i in range(m)}
+    merges, costs = [], []
+    while len(clusters) > 1:
+        best = None
+        for a in clusters:
+            for b in clusters:
+                if a < b:
+                    cost = term(clusters[a] + clusters[b]) - term(clusters[a]) - term(clusters[b])
+                    if best is None or cost < best[0]:
+                        best = (cost, a, b)
+        cost, a, b = best
+        clusters[a] += clusters.pop(b)
+        merges.append((a, b))
+        costs.append(cost)
+    return merges, costs
+
+
+def test_vvv_is_the_naive_criterion_while_clusters_are_small():
+    # 10 points in 10 dimensions: no cluster ever has more points than dimensions, so no
+    # determinant enters and the naive criterion applies to every merge.
+    X = np.random.default_rng(6).normal(size=(10, 10))
+    tree = agglomerate(X, model="VVV", use="VARS")
+    merges, costs = _naive_vvv_small_clusters(X)
+    assert tree.merges.tolist() == [list(pair) for pair in merges]
+    assert tree.costs == pytest.approx(costs, rel=1e-12, abs=1e-12)
+
+
+def test_too_many_rows_at_once_are_refused_before_any_work():
+    X = np.zeros((MAX_ROWS + 1, 1))
+    with pytest.raises(ValueError, match="pass subset="):
+        agglomerate(X, subset=None)
+    assert agglomerate(X[:3] + np.arange(3)[:, None], subset=None).n_rows == 3
 
 
 def test_a_constant_column_is_dropped_as_mclust_does():
