@@ -91,7 +91,7 @@ def test_zero_weight_removes_the_row_and_real_weights_are_consistent(covariance_
     assert scaled.history_.weight_sum == pytest.approx(7.5 * w.sum())
 
 
-@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data", "wide"])
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data", "wide", "hc"])
 def test_the_starts_ignore_rows_of_weight_zero(init_params):
     """Weighted seeding and k-means: a row of weight 0 is never a seed, moves no centre."""
     X, _ = data(seed=2)
