@@ -38,14 +38,15 @@ value or eigenvalue is numerically zero are dropped too (mclust would divide by 
 Ties. Data with repeated values give exactly equal merge costs; the compiled loops
 (:mod:`gmm_core._hc_kernels`, imported on first use so that importing this module never imports
 numba) follow mclust's order of cluster slots and its floating-point operations, so that they
-break ties as mclust does. On Old Faithful and iris the partitions into 1..9 clusters are
-mclust 6.0's ``hclass(hc(...))`` for VVV and EII with SVD (the default) and VARS, and the whole
-merge sequences are mclust's for VVV with SVD and VARS and EII with VARS; on 2,000 random rows
-(d = 2 and 10) the whole sequences of VVV and EII with SVD too. Where a rotation (SVD, PCR, SPH)
-comes in, numpy's SVD and R's LAPACK round differently, and two pairs whose costs are equal in
-exact arithmetic (iris flowers differing by 0.1 cm in one measurement) can come out in the
-other order: with EII and SVD the sequences part but the partitions into 1..9 clusters agree;
-with iris VVV PCR three of nine do (tests/test_hierarchical.py).
+break ties as mclust does. Against mclust 6.0 (tests/test_hierarchical.py: Old Faithful, iris,
+and two synthetic sets full of exact ties) the merge sequences are mclust's, merge by merge,
+whenever no rotation is involved (VARS, STD) and for VVV with SVD (the default) on all but the
+set of repeated integer rows, where the partitions into 1..9 clusters still agree; on 2,000
+random rows (d = 2 and 10) VVV and EII with SVD give mclust's whole sequences too. Where a
+rotation (SVD, PCR, PCS, SPH) comes in, numpy's SVD and R's LAPACK round differently, and two
+pairs whose costs are equal in exact arithmetic (two pairs of points differing by the same
+vector) can come out in the other order; it changed partitions in two cells of 26 (iris VVV
+PCR, and EII SVD on the repeated integer rows).
 
 ``Mclust()`` agglomerates with ``model="EII"`` when there are no more rows than features; that
 choice is the caller's.
