@@ -48,7 +48,9 @@ DATA = {
     **{name: np.array(rows, dtype=np.float64) for name, rows in REFERENCE["data"].items()},
 }
 TREES = {(t["data"], t["model"], t["use"]): t for t in REFERENCE["trees"]}
-#: Cells whose whole merge sequence is mclust's, merge by merge.
+#: Cells whose whole merge sequence is mclust's, merge by merge. Old Faithful VVV VARS also pins
+#: the factor mclust stores for a merged cluster (its first row in every row, see
+#: gmm_core/_hc_kernels.py): with the intact factor that sequence parts at merge 207.
 EXACT_MERGES = {
     *((data, "VVV", use) for data in ("faithful", "iris", "lattice") for use in ("SVD", "STD")),
     *((data, model, "VARS") for data in DATA for model in ("VVV", "EII")),
