@@ -151,86 +151,154 @@ def make_rows(n: int) -> np.ndarray:
     return np.concatenate([make_block(i, s) for i, s in enumerate(block_sizes(n))])
 
 
+def make_rows_at(first: int, n: int) -> np.ndarray:
+    """Rows ``first ... first + n`` of the synthetic data (``first`` a multiple of BLOCK)."""
+    if first % BLOCK:
+        raise ValueError(f"first must be a multiple of {BLOCK}; got {first}")
+    sizes = block_sizes(n)
+    return np.concatenate([make_block(first // BLOCK + i, s) for i, s in enumerate(sizes)])
+
+
+def _local_pass(params, engine, reps, keys, dask_worker=None) -> tuple[int, float]:
+    """In a worker: the block pass over the chunks (``keys``) it holds, as tasks run it."""
+    from gmm_core.dask_em import _block_statistics, _statistics_length
+
+    chunks = [dask_worker.data[k] for k in keys if k in dask_worker.data]
+    length, _ = _statistics_length(params.n_components, params.n_features, "full")
+    c0 = time.thread_time()
+    for _ in range(reps):
+        for chunk in chunks:
+            _block_statistics(chunk, params=params, engine=engine, chunk_size=None, length=length)
+    return len(chunks), (time.thread_time() - c0) / max(reps, 1)
+
+
 def bench_start() -> MixtureParams:
     """The start every engine and Spark take: k-means on the first 100,000 rows."""
     return start_params(make_block(0)[:100_000])
 
 
 def in_process(args) -> dict:
-    """The pass and M-step in this process, on one thread and on every core.
+    """The rows in this process, the start, the kernels loaded, numba's thread count read.
 
-    Must run before the cluster starts (see the module's docstring): numba is imported here,
-    with this process's thread count.
+    Must run before the cluster starts (see the module's docstring).
     """
     n = args.rows
     print(f"\n== in memory vs LocalCluster: {n:,} rows x {D}, K = {K}, full, {args.engine}")
     X = make_rows(n)
     start = bench_start()
     accumulate_statistics(X[:10_000], start, engine=args.engine)  # load the kernels
-    result = {"start": start}
+    cores = os.cpu_count() or 1
+    if args.engine == "numba":
+        import numba
+
+        cores = numba.get_num_threads()
+    return {"X": X, "start": start, "cores": cores}
+
+
+def time_in_process(args, mem: dict, threads: int) -> tuple[float, float, np.ndarray]:
+    """Wall and CPU seconds per iteration in this process on ``threads`` threads; the means."""
+    from threadpoolctl import threadpool_limits
+
     numba = None
     if args.engine == "numba":
         import numba
-    cores = numba.get_num_threads() if numba else 1
-    for threads in dict.fromkeys((1, cores)):
-        if numba:
-            numba.set_num_threads(threads)
-        params, c0, t0 = start, time.process_time(), time.perf_counter()
+
+        numba.set_num_threads(threads)
+    X, params = mem["X"], mem["start"]
+    with threadpool_limits(threads):  # BLAS (the numpy engine's products)
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(args.iters):
-            stats = accumulate_statistics(X, params, engine=args.engine)
-            params = m_step(stats, "full", 1e-6)
+            params = m_step(accumulate_statistics(X, params, engine=args.engine), "full", 1e-6)
         wall = (time.perf_counter() - t0) / args.iters
         cpu = (time.process_time() - c0) / args.iters
-        result[threads] = (wall, cpu)
-        result["means"] = params.means
-        label = f"one process, {threads} thread{'s' if threads > 1 else ''}"
-        if numba is None:
-            label = "one process (numpy; BLAS threads as set)"
-        print(f"  {label:34}: {wall:.3f} s/iteration wall, {cpu:.3f} s CPU   [{load()}]")
     if numba:
-        numba.set_num_threads(cores)
-    result["one"], result["all"] = result[1], result[cores]
-    return result
+        numba.set_num_threads(mem["cores"])
+    return wall, cpu, params.means
+
+
+def idle_cpu_per_second(client, seconds: float = 3.0) -> float:
+    """CPU seconds per second that the idle cluster (and this process) spends anyway."""
+    c0 = cpu_seconds(client)
+    time.sleep(seconds)
+    return (cpu_seconds(client) - c0) / seconds
 
 
 def on_cluster(args, client, mem: dict) -> dict:
-    """The same passes through gmm_core.dask_em on the cluster; ratios to ``mem``."""
-    import dask
+    """The same passes through gmm_core.dask_em on the cluster, in rounds with the others."""
     import dask.array as da
     import distributed
 
     from gmm_core.dask_em import dask_statistics
 
-    sizes = block_sizes(args.rows)
     start = mem["start"]
-    # The same blocks, made on the workers and persisted there.
-    parts = [
-        da.from_delayed(dask.delayed(make_block)(i, s), shape=(s, D), dtype=np.float64)
-        for i, s in enumerate(sizes)
+    # The same rows, made on the workers and persisted there, the chunks dealt out in turn
+    # (left to the scheduler, 10 million rows once landed 13 blocks to 3: the idle worker
+    # then steals tasks and copies their blocks on every pass).
+    workers = sorted(client.scheduler_info()["workers"])
+    step = args.chunk_rows
+    firsts = range(0, args.rows, step)
+    futures = [
+        client.submit(
+            make_rows_at, first, min(step, args.rows - first), workers=[workers[i % len(workers)]]
+        )
+        for i, first in enumerate(firsts)
     ]
-    Xd = da.concatenate(parts).persist()
-    distributed.wait(Xd)
+    Xd = da.concatenate(
+        [
+            da.from_delayed(f, shape=(min(step, args.rows - first), D), dtype=np.float64)
+            for f, first in zip(futures, firsts, strict=True)
+        ]
+    )
+    distributed.wait(futures)
+    keys = [f.key for f in futures]
+    held = [n for n, _ in client.run(_local_pass, start, args.engine, 0, keys).values()]
+    print(
+        f"  Dask: {Xd.numblocks[0]} chunks of {step:,} rows persisted on {args.workers} workers "
+        f"x 1 thread ({', '.join(map(str, held))} each)"
+    )
     dask_statistics(Xd[:10_000], start, engine=args.engine)  # kernels loaded on the workers
     dask_statistics(Xd, start, engine=args.engine)
-    params, cpu0, t0 = start, cpu_seconds(client), time.perf_counter()
-    for _ in range(args.iters):
-        stats = dask_statistics(Xd, params, engine=args.engine)
-        params = m_step(stats, "full", 1e-6)
-    wall = (time.perf_counter() - t0) / args.iters
-    cpu = (cpu_seconds(client) - cpu0) / args.iters
-    ref = mem["means"]
-    diff = np.abs(params.means - ref).max() / np.abs(ref).max()
-    label = f"Dask, {args.workers} workers x 1 thread"
-    print(f"  {label:34}: {wall:.3f} s/iteration wall, {cpu:.3f} s CPU   [{load()}]")
-    print(f"    ({Xd.numblocks[0]} blocks of {BLOCK:,} rows, persisted on the workers)")
-    c1, ca, wa = mem["one"][1], mem["all"][1], mem["all"][0]
-    print(f"  CPU overhead, Dask / one process, 1 thread : x{cpu / c1:.2f}")
-    if mem["all"] is not mem["one"]:
-        print(f"  CPU overhead, Dask / one process, all cores: x{cpu / ca:.2f}")
-    print(f"  wall, Dask / one process on all cores      : x{wall / wa:.2f}")
+    idle = idle_cpu_per_second(client)
+    print(f"  idle cluster + this process: {idle:.3f} CPU s per second")
+    rows = []
+    header = (
+        "round   load | Dask wall    CPU | in workers CPU | 1 thread CPU | all cores wall    CPU"
+    )
+    print("  " + header)
+    for r in range(args.rounds):
+        params, cpu0, t0 = start, cpu_seconds(client), time.perf_counter()
+        for _ in range(args.iters):
+            params = m_step(dask_statistics(Xd, params, engine=args.engine), "full", 1e-6)
+        wall = (time.perf_counter() - t0) / args.iters
+        cpu = (cpu_seconds(client) - cpu0) / args.iters
+        # The pass alone, run by each worker on the chunks it holds, outside Dask's tasks:
+        # what the same processes spend on the arithmetic itself.
+        local = sum(
+            c for _, c in client.run(_local_pass, start, args.engine, args.iters, keys).values()
+        )
+        wall1, cpu1, means = time_in_process(args, mem, 1)
+        wall_all, cpu_all, _ = time_in_process(args, mem, mem["cores"])
+        avg = os.getloadavg()[0]
+        rows.append((wall, cpu, local, wall1, cpu1, wall_all, cpu_all))
+        print(
+            f"  {r + 1:5d} {avg:6.2f} | {wall:9.3f} {cpu:6.3f} | {local:14.3f} | {cpu1:12.3f} "
+            f"| {wall_all:14.3f} {cpu_all:6.3f}"
+        )
+    best = np.min(np.array(rows), axis=0)
+    wall, cpu, local, wall1, cpu1, wall_all, cpu_all = (float(v) for v in best)
+    diff = np.abs(params.means - means).max() / np.abs(means).max()
+    print(f"  best of {args.rounds} rounds (each column's minimum; seconds per iteration):")
+    print(f"  CPU overhead, Dask / one process, 1 thread  : x{cpu / cpu1:.2f}")
+    print(f"  CPU overhead, Dask / one process, all cores : x{cpu / cpu_all:.2f}")
+    print(f"  CPU overhead, Dask / the pass in the workers: x{cpu / local:.2f}")
+    print(f"  wall, Dask / one process on all cores       : x{wall / wall_all:.2f}")
+    print(
+        f"  (the idle cluster's {idle:.3f} CPU s/s over Dask's {wall:.3f} s wall: "
+        f"{idle * wall:.3f} CPU s of each iteration)"
+    )
     print(f"  means after {args.iters} iterations differ by {diff:.1e} (relative)")
-    client.cancel(Xd)
-    return {"wall": wall, "cpu": cpu}
+    client.cancel(futures)
+    return {"wall": wall, "cpu": cpu, "one": (wall1, cpu1), "all": (wall_all, cpu_all)}
 
 
 def write_parquet(folder: Path, n: int) -> float:
@@ -357,7 +425,7 @@ def spark(args, mem: dict | None, dask_result: dict | None) -> None:
 
     # Ours from the same start, as many iterations as Spark's model had, without reg_covar
     # (Spark adds none), in one process: the two should be the same arithmetic.
-    X = make_rows(n)
+    X = mem["X"] if mem is not None else make_rows(n)
     ours = start
     for _ in range(1 + args.iters):
         ours = m_step(accumulate_statistics(X, ours, engine=args.engine), "full", 0.0)
@@ -395,7 +463,16 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int)
     parser.add_argument("--ooc-rows", type=int)
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=1_250_000,
+        help=f"rows per Dask chunk in memory (a multiple of {BLOCK:,}; default 1,250,000)",
+    )
     parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Dask and in-process timings, alternated"
+    )
     parser.add_argument("--engine", default="numba", choices=["numba", "numpy"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -410,15 +487,25 @@ def main() -> None:
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--spark-master", default="local[2]")
     args = parser.parse_args()
+    if args.chunk_rows <= 0 or args.chunk_rows % BLOCK:
+        parser.error(f"--chunk-rows must be a positive multiple of {BLOCK:,}")
     args.rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     args.ooc_rows = args.ooc_rows or (5_000_000 if args.quick else 50_000_000)
     print(load())
     mem = in_process(args)  # before the cluster: see the module's docstring
     dask_result = None
-    if not args.skip_dask:
+    if args.skip_dask:
+        wall1, cpu1, _ = time_in_process(args, mem, 1)
+        wall_all, cpu_all, _ = time_in_process(args, mem, mem["cores"])
+        print(f"  one process, 1 thread: {wall1:.3f} s/iteration wall, {cpu1:.3f} s CPU")
+        print(f"  all {mem['cores']} cores: {wall_all:.3f} s/iteration wall, {cpu_all:.3f} s CPU")
+        print(f"  [{load()}]")
+        mem.update(one=(wall1, cpu1), all=(wall_all, cpu_all))
+    else:
         c, client = cluster(args)
         try:
             dask_result = on_cluster(args, client, mem)
+            mem.update(one=dask_result["one"], all=dask_result["all"])
             if not args.skip_ooc:
                 out_of_core(args, client)
         finally:
