@@ -23,7 +23,7 @@ from .em import chunk_rows, m_step, statistics_from_responsibilities
 from .params import MixtureParams, check_covariance_type, covariance_model, covariance_shape
 
 #: The starts of ``init_params``: scikit-learn's four, then 'wide' (:func:`wide_params`).
-INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "wide")
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "wide", "hc")
 
 #: The starts that scikit-learn's ``GaussianMixture`` offers too, with the same draws.
 SKLEARN_INIT_METHODS: tuple[str, ...] = INIT_METHODS[:4]

@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from gmm_core import FitHistory, GaussianMixtureEM, MixtureParams, Snapshot
+from gmm_core.params import COVARIANCE_TYPES, MCLUST_MODELS
 from gmm_core.selection import (
     ALL_COMPONENTS,
     COLUMN_TITLES,
@@ -26,6 +27,7 @@ from gmm_core.selection import (
     FEW_POINTS,
     MCLUST_DEFAULT_TOL,
     ONE_GAUSSIAN,
+    POLISH_TOL,
     SELECTION_CRITERIA,
     TABLE_COLUMNS,
     VANISHING_WEIGHT,
@@ -37,6 +39,7 @@ from gmm_core.selection import (
     degeneracy_events,
     degeneracy_summary,
     distinct_optima,
+    expected_gain,
     icl,
     n_parameters,
     stopping_rules,
@@ -70,7 +73,16 @@ def three_blobs() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def blobs_sweep(three_blobs):
-    return sweep(three_blobs, 5, n_init=2, random_state=0)
+    # scikit-learn's four types from k-means starts (the default sweep is mclust's fourteen
+    # from the hierarchical start: see the tests at the end)
+    return sweep(
+        three_blobs,
+        5,
+        covariance_types=COVARIANCE_TYPES,
+        n_init=2,
+        random_state=0,
+        init_params="kmeans",
+    )
 
 
 # --------------------------------------------------------------------------- ICL
@@ -142,14 +154,15 @@ def test_sweep_table_agrees_with_the_fitted_models(blobs_sweep, three_blobs):
 
 
 def test_old_faithful_best_model_is_mclusts(faithful_raw):
-    # Raw units. tol is tighter than scikit-learn's default because the tied, K = 3 model
-    # converges slowly (see test_stopping_rules_disagree_on_a_slow_fit).
-    result = sweep(faithful_raw, 4, tol=1e-6, max_iter=1000, keep_models=False)
+    # Raw units, the sweep's defaults: mclust's fourteen models from the hierarchical start,
+    # K = 1..9 (Mclust's G), the contenders run to POLISH_TOL.
+    result = sweep(faithful_raw, 9, keep_models=False)
     best = result.best("bic")
-    assert best["n_components"] in (2, 3)
     # mclust: "EEE (...) model with 3 components: log-likelihood -1126.326, n 272, df 11,
-    # BIC -2314.316, ICL -2357.824" (summary(Mclust(faithful))). EEE is our 'tied'.
-    assert (best["covariance_type"], best["n_components"]) == ("tied", 3)
+    # BIC -2314.316, ICL -2357.824" (summary(Mclust(faithful))).
+    assert (best["covariance_type"], best["n_components"]) == ("EEE", 3)
+    assert not best["degenerate"] and best["converged"]
+    assert best["tol"] == POLISH_TOL
     assert best["n_parameters"] == 11
     assert best["log_likelihood"] * 272 == pytest.approx(-1126.326, abs=0.02)
     assert best["bic"] == pytest.approx(2314.316, abs=0.05)
@@ -171,12 +184,18 @@ def test_failed_fits_become_rows_and_progress_is_reported():
         covariance_types=("full", "spherical"),
         n_init=1,
         reg_covar=0.0,
+        init_params="kmeans",
         progress=lambda done, total, label: calls.append((done, total, label)),
     )
-    assert calls == [
+    assert calls[:6] == [
         (i + 1, 6, f"{t}, K = {k}")
         for i, (t, k) in enumerate((t, k) for t in ("full", "spherical") for k in (1, 2, 3))
     ]
+    # then one call per cell refitted to the tight tolerance
+    assert all(
+        done == total == 6 and "(to tol = 1e-08)" in label for done, total, label in calls[6:]
+    )
+    assert len(calls[6:]) == int((result.table["tol"] == POLISH_TOL).sum())
     failed = result.table[result.table["error"] != ""]
     assert len(failed) >= 1
     assert failed[["bic", "aic", "icl", "log_likelihood"]].isna().all().all()
@@ -207,8 +226,10 @@ def test_sweep_rejects_more_components_than_rows_and_bad_settings():
     X = np.random.default_rng(0).normal(size=(6, 2))
     with pytest.raises(ValueError, match="at most the number of rows, 6"):
         sweep(X, 7)
-    with pytest.raises(ValueError, match="covariance_types"):
+    with pytest.raises(ValueError, match="names one model twice"):
         sweep(X, 2, covariance_types=("full", "VVV"))
+    with pytest.raises(ValueError, match="covariance_types"):
+        sweep(X, 2, covariance_types=("full", "full"))
     with pytest.raises(ValueError, match="init_params"):
         sweep(X, 2, init_params="hierarchical")
     with pytest.raises(ValueError, match="tol"):
@@ -586,7 +607,9 @@ def test_sweep_flags_cells_that_sit_on_repeated_rows():
         n_samples=300, centers=[[0, 0], [8, 0], [4, 7]], cluster_std=1.0, random_state=0
     )
     X = np.vstack([X, np.repeat([[4.0, 3.0]], 30, axis=0)])
-    result = sweep(X, 5, n_init=2, random_state=0)
+    result = sweep(
+        X, 5, covariance_types=COVARIANCE_TYPES, n_init=2, random_state=0, init_params="kmeans"
+    )
     table = result.table
     assert list(table.columns) == list(TABLE_COLUMNS)
     assert set(COLUMN_TITLES) == set(TABLE_COLUMNS)
@@ -623,7 +646,9 @@ def test_penguins_default_sweep_is_not_at_the_edge_and_k3_finds_the_species(peng
     X, species = penguins
     assert X.shape == (342, 4)
     # The Model selection page's defaults: largest K 8, 3 restarts, seed 42, 'kmeans'.
-    result = sweep(X, 8, n_init=3, random_state=42, init_params="kmeans")
+    result = sweep(
+        X, 8, covariance_types=COVARIANCE_TYPES, n_init=3, random_state=42, init_params="kmeans"
+    )
     best = result.best("bic")
     assert not best["degenerate"]
     assert not result.best_at_edge("bic")
@@ -655,3 +680,82 @@ def test_too_few_points_alone_is_not_called_an_artefact():
     assert {e.kind for e in events} == {FEW_POINTS}
     advice = degeneracy_advice(events)
     assert "not reliable estimates" in advice and "artefact" not in advice
+
+
+# --------------------------------------------------------------------------- mclust's sweep
+def test_expected_gain_is_the_rest_of_a_geometric_climb():
+    # increases of 8, 4, 2, 1, ... after the third value: the rest sums to 2 * last step
+    values = np.cumsum([0.0, 16.0, 8.0, 4.0])
+    assert expected_gain(values) == pytest.approx(4.0)
+    assert expected_gain(values[:2]) == math.inf  # no rate from two values
+    assert expected_gain([0.0, 1.0, 3.0]) == math.inf  # increases that grow
+    assert expected_gain([0.0, 1.0, 1.0]) == 0.0
+
+
+@pytest.fixture(scope="module")
+def faithful_sweep(faithful_raw):
+    return sweep(faithful_raw, 5)
+
+
+def test_default_sweep_is_mclusts_grid_from_one_shared_start(faithful_sweep, faithful_raw):
+    table = faithful_sweep.table
+    assert tuple(dict.fromkeys(table["covariance_type"])) == MCLUST_MODELS
+    assert len(table) == 14 * 5
+    assert (table["error"] == "").all()
+    # Every cell is the estimator's 'hc' fit, reproduced on its own to rounding.
+    for cell in [("EEE", 3), ("VEV", 2), ("EVE", 4), ("VII", 5)]:
+        row = table.set_index(["covariance_type", "n_components"]).loc[cell]
+        alone = GaussianMixtureEM(
+            cell[1],
+            covariance_type=cell[0],
+            init_params="hc",
+            random_state=42,
+            tol=row["tol"],
+            max_iter=1000,
+        ).fit(faithful_raw)
+        kept = faithful_sweep.models[cell]
+        assert kept.get_params() == alone.get_params()
+        assert alone.n_iter_ == row["n_iter"]
+        assert alone.bic(faithful_raw) == pytest.approx(row["bic"], rel=1e-10)
+    # One start per K for every model: the starts' means are those of the same partition.
+    starts = {m: faithful_sweep.models[(m, 3)].history_[0].means for m in ("EII", "VVV", "EVE")}
+    np.testing.assert_allclose(starts["EII"], starts["VVV"], rtol=1e-12)
+    np.testing.assert_allclose(starts["EVE"], starts["VVV"], rtol=1e-12)
+
+
+def test_contenders_are_refitted_until_their_bic_stops_moving(faithful_sweep, faithful_raw):
+    table = faithful_sweep.table
+    polished = table[table["tol"] == POLISH_TOL]
+    best = faithful_sweep.best("bic")
+    assert best["tol"] == POLISH_TOL and len(polished) < len(table) / 2
+    # every sound cell within 10 of the best ran to the tight tolerance
+    close = table[~table["degenerate"] & (table["bic"] <= best["bic"] + 10)]
+    assert set(close.index) <= set(polished.index)
+    # and sits where a far tighter run ends
+    for row in close.itertuples():
+        tight = GaussianMixtureEM(
+            row.n_components,
+            covariance_type=row.covariance_type,
+            init_params="hc",
+            random_state=42,
+            tol=1e-11,
+            max_iter=5000,
+        ).fit(faithful_raw, warn_convergence=False)
+        assert row.bic == pytest.approx(tight.bic(faithful_raw), abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["iris", "wine"])
+def test_best_model_of_standardised_iris_and_wine_is_sound(name):
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    data = {"iris": load_iris, "wine": load_wine}[name]().data
+    X = StandardScaler().fit_transform(data)
+    result = sweep(X, 9, keep_models=False)
+    best = result.best("bic")
+    assert not best["degenerate"] and best["converged"] and best["error"] == ""
+    # Degenerate cells exist and would have been chosen by the raw criterion on neither set
+    # without being named: every one of them carries its reason.
+    flagged = result.table[result.table["degenerate"]]
+    assert (flagged["degeneracy"] != "").all()
+    assert 2 <= best["n_components"] <= 4
