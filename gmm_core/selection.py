@@ -800,14 +800,15 @@ def _check_log_likelihoods(log_likelihoods: np.ndarray) -> np.ndarray:
     return values
 
 
-def stopping_statistics(log_likelihoods: np.ndarray, n_samples: int) -> pd.DataFrame:
+def stopping_statistics(log_likelihoods: np.ndarray, n_samples: float) -> pd.DataFrame:
     """What each stopping rule measures at every snapshot of a run.
 
     Parameters
     ----------
     log_likelihoods : ndarray of shape (T,)
         ``L̄[j]``, the mean log-likelihood of snapshot j (j = 0 the start).
-    n_samples : int
+    n_samples : float
+        The number of rows, or their total weight for a weighted fit (positive).
 
     Returns
     -------
@@ -822,7 +823,8 @@ def stopping_statistics(log_likelihoods: np.ndarray, n_samples: int) -> pd.DataF
         mclust's stops at j (see :func:`stopping_rules`).
     """
     values = _check_log_likelihoods(log_likelihoods)
-    check_int("n_samples", n_samples, 1)
+    if check_float("n_samples", n_samples, 0.0) <= 0:
+        raise ValueError(f"n_samples must be positive; got {n_samples!r}.")
     change = np.full(values.shape, np.nan)
     change[1:] = np.abs(np.diff(values))
     total = n_samples * values
@@ -843,7 +845,7 @@ def _first(mask: np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def stopping_rules(log_likelihoods: np.ndarray, n_samples: int, tol: float) -> list[StoppingRule]:
+def stopping_rules(log_likelihoods: np.ndarray, n_samples: float, tol: float) -> list[StoppingRule]:
     """At which iteration three stopping rules would have ended this run.
 
     ``L̄[j]`` is the mean log-likelihood of snapshot j (j = 0 the start, j the parameters after
@@ -952,7 +954,8 @@ def _snapshots_of(
                 "keep_history='best'): its parameters per iteration are gone. Fit with "
                 "keep_history='all' to inspect every restart."
             )
-        return snapshots, history.n_samples
+        # a weighted fit counts its rows by their weights (integer weights: repeated rows)
+        return snapshots, history.weight_sum
     if run is not None:
         raise ValueError("run can only be chosen when history is a FitHistory.")
     return tuple(history), None
@@ -1089,14 +1092,14 @@ def _degeneracy(
         needed = component_parameters(params.covariance_type, d)
         for k, w in enumerate(weights):
             if k in snap.empty_components or w < floor_weight:
-                points = f" (about {w * n:.2g} of {n} points)" if n is not None else ""
+                points = f" (about {w * n:.2g} of {n:g} points)" if n is not None else ""
                 now[(k, VANISHING_WEIGHT)] = (
                     f"Component {k}'s weight fell to {w:.2g}{points} at iteration "
                     f"{snap.iteration}: it explains (almost) no data."
                 )
             elif n is not None and w * n < needed:
                 now[(k, FEW_POINTS)] = (
-                    f"Component {k} holds about {w * n:.3g} of {n} points at iteration "
+                    f"Component {k} holds about {w * n:.3g} of {n:g} points at iteration "
                     f"{snap.iteration}, fewer than the {needed} parameters of its mean and "
                     f"{params.covariance_type} covariance: they are fitted to those points, "
                     "not estimated from them."

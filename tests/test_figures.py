@@ -852,3 +852,26 @@ def test_no_further_change_is_marked_where_rounding_stops_moving():
     # A run still climbing at its end has no band.
     climbing = log_likelihood_figure(it[:8], ll[:8])
     assert not [s for s in climbing.layout.shapes if s.type == "rect"]
+
+
+def test_weighted_points_are_drawn_by_area_and_their_weight_is_in_the_hover():
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5], [3.0, 2.0]])
+    frame = AnimationFrame(
+        iteration=0,
+        labels=np.zeros(4, dtype=int),
+        confidence=np.ones(4),
+        weights=np.array([1.0]),
+        means=np.array([[1.5, 1.0]]),
+        covariances=np.array([np.eye(2)]),
+        log_likelihood=-3.0,
+    )
+    plain = em_animation_figure(points, [frame])
+    weighted = em_animation_figure(points, [frame], point_weights=np.array([1.0, 1.0, 4.0, 0.0]))
+    base = plain.data[0].marker.size
+    sizes = np.asarray(weighted.data[0].marker.size)
+    # area proportional to weight / median weight (1): 4 times the weight, twice the size
+    np.testing.assert_allclose(sizes[:3], [base, base, 2 * base], rtol=0.01)
+    assert sizes[3] == pytest.approx(0.5 * base, rel=0.01)  # weight 0: the smallest dot
+    assert list(weighted.data[0].text) == ["1", "1", "4", "0"]
+    assert "weight %{text}" in weighted.data[0].hovertemplate
+    assert plain.data[0].text is None

@@ -169,6 +169,8 @@ class PreparedData:
         The scaling; `scale` is never 0.
     notes : tuple of str
         Plain-English sentences on dropped rows, imputed values and constant columns.
+    weights : ndarray of shape (n,) or None
+        The kept rows' sample weights (a weight or count column), None when unweighted.
     """
 
     X: np.ndarray
@@ -178,6 +180,7 @@ class PreparedData:
     center: np.ndarray
     scale: np.ndarray
     notes: tuple[str, ...]
+    weights: np.ndarray | None = None
 
 
 def read_table(data: bytes, filename: str) -> tuple[pd.DataFrame, ReadReport]:

@@ -586,6 +586,18 @@ def _point_style(n_points: int) -> tuple[float, float]:
     return round(size, 2), round(ceiling, 2)
 
 
+def _weighted_sizes(weights: np.ndarray, size: float) -> np.ndarray:
+    """Marker diameters for weighted points: area proportional to weight / median weight.
+
+    Between 0.5 and 4 times ``size``, so that neither a row of tiny weight vanishes nor one
+    huge count covers the plot; rows of weight 0 get the smallest size.
+    """
+    positive = weights[weights > 0]
+    median = float(np.median(positive)) if positive.size else 1.0
+    scale = np.sqrt(np.clip(weights, 0.0, None) / median)
+    return np.round(size * np.clip(scale, 0.5, 4.0), 2)
+
+
 def _confidence_levels(confidence: np.ndarray) -> np.ndarray:
     """Confidence in [0, 1] -> an integer level in [0, _CONFIDENCE_LEVELS)."""
     confidence = np.nan_to_num(np.asarray(confidence, dtype=float), nan=0.0, posinf=1.0)
@@ -691,6 +703,7 @@ def em_animation_figure(
     title: str = "EM iterations",
     frame_duration_ms: int = 300,
     height: int = 640,
+    point_weights: np.ndarray | None = None,
 ) -> go.Figure:
     """Animated scatter of EM: points coloured by component, ellipses and means per iteration.
 
@@ -741,6 +754,11 @@ def em_animation_figure(
         next display refresh).
     height : int, default 640
         Figure height in pixels, controls and legend included.
+    point_weights : ndarray of shape (m,), optional
+        The rows' sample weights (counts of an aggregated table): a point's area is then
+        proportional to its weight relative to the median positive weight (diameter
+        ``size * sqrt(w / median)``, between 0.5 and 4 times the unweighted size), so a row
+        that stands for many shows as a big dot; the hover gives the weight.
 
     Returns
     -------
@@ -838,6 +856,13 @@ def em_animation_figure(
         return updates
 
     size, ceiling = _point_style(len(points))
+    weight_text, hover_weight = None, ""
+    if point_weights is not None:
+        weights = np.asarray(point_weights, dtype=float)[keep]
+        size = _weighted_sizes(weights, size)
+        # text is never updated by a frame, so the weight stays in the hover throughout
+        weight_text = [f"{w:.4g}" for w in weights]
+        hover_weight = "<br>weight %{text}"
     first = frame_updates(0)
     data: list[go.Scatter] = [
         go.Scatter(
@@ -854,10 +879,11 @@ def em_animation_figure(
                 "line": {"width": 0},
             },
             customdata=first[0]["customdata"],
+            text=weight_text,
             name="points",
             showlegend=False,
             hovertemplate=f"{axis_titles[0]}: %{{x:.4g}}<br>{axis_titles[1]}: %{{y:.4g}}"
-            "<br>component %{customdata}<extra></extra>",
+            f"<br>component %{{customdata}}{hover_weight}<extra></extra>",
         )
     ]
     if drawable:

@@ -98,6 +98,9 @@ class FitView:
     source_columns : tuple of str
         The table's columns the rows were prepared from (the chosen columns, also when EM fits
         their projection): what a row needs to be fitted.
+    sample_weight : ndarray of shape (n,) or None
+        Each row's weight (a count column of an aggregated table), None when unweighted:
+        EM weights every row by it and the animation draws a point's area in proportion.
     """
 
     X: np.ndarray
@@ -110,6 +113,7 @@ class FitView:
     row_index: np.ndarray
     notes: tuple[str, ...] = ()
     source_columns: tuple[str, ...] = ()
+    sample_weight: np.ndarray | None = None
 
 
 def fit_view(prepared: PreparedData, projection: Projection, *, fit_on: str) -> FitView:
@@ -158,6 +162,7 @@ def fit_view(prepared: PreparedData, projection: Projection, *, fit_on: str) -> 
         prepared.row_index,
         tuple(notes),
         tuple(prepared.columns),
+        prepared.weights,
     )
 
 
@@ -391,7 +396,9 @@ def run_fit(
     kernels = _compiled_kernels()
     # Non-convergence is read off the fitted model below, not caught as a warning:
     # warnings.catch_warnings swaps process-wide filters, and Streamlit runs sessions in threads.
-    labels = model.fit_predict(view.X, progress=clock, warn_convergence=False)
+    labels = model.fit_predict(
+        view.X, sample_weight=view.sample_weight, progress=clock, warn_convergence=False
+    )
     seconds = perf_counter() - began
     history = model.history_
     engine = model.engine_
@@ -407,8 +414,10 @@ def run_fit(
     messages.extend(history.notes)
     drawn = stratified_sample(labels)
     frames = animation_frames(history, view.X[drawn], view.display)
+    # The stopping rules count the weight, as the fit's own rule does.
+    n_effective = len(view.X) if view.sample_weight is None else float(view.sample_weight.sum())
     stopping = tuple(
-        selection.stopping_rules(history.log_likelihoods, len(view.X), max(settings.tol, 1e-12))
+        selection.stopping_rules(history.log_likelihoods, n_effective, max(settings.tol, 1e-12))
     )
     degeneracy = tuple(selection.degeneracy_events(history, settings.reg_covar))
     if degeneracy:
@@ -443,6 +452,7 @@ def run_fit(
             frames,
             axis_titles=view.axis_titles,
             title=f"EM, K = {settings.n_components}",
+            point_weights=None if view.sample_weight is None else view.sample_weight[drawn],
         ),
         figures.log_likelihood_figure(
             history.iterations,
