@@ -101,7 +101,9 @@ def icl(bic_value: float, log_resp: np.ndarray) -> float:
     return float(bic_value) + 2.0 * map_entropy(log_resp)
 
 
-def criteria(params: MixtureParams, X: np.ndarray) -> dict[str, float]:
+def criteria(
+    params: MixtureParams, X: np.ndarray, sample_weight: np.ndarray | None = None
+) -> dict[str, float]:
     """BIC, AIC, ICL, the mean log-likelihood and the parameter count of ``params`` on ``X``.
 
     One E-step serves all three criteria (it holds the n x K responsibilities, which ICL
@@ -111,21 +113,32 @@ def criteria(params: MixtureParams, X: np.ndarray) -> dict[str, float]:
     ----------
     params : MixtureParams
     X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,), optional
+        Row weights (counts): the log-likelihood and ICL's entropy are weighted sums and
+        BIC's n is the total weight, as for repeated rows.
 
     Returns
     -------
     dict
-        ``bic``, ``aic``, ``icl``, ``log_likelihood`` (mean per row), ``n_parameters``.
+        ``bic``, ``aic``, ``icl``, ``log_likelihood`` (mean per row, or per unit of weight),
+        ``n_parameters``.
     """
     log_prob, log_resp = e_step(X, params)
-    n = X.shape[0]
-    total = float(log_prob.sum())
     p = n_parameters(params.covariance_type, params.n_components, params.n_features)
+    if sample_weight is None:
+        n = X.shape[0]
+        total = float(log_prob.sum())
+        entropy = map_entropy(log_resp)
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        n = float(w.sum())
+        total = float(log_prob @ w)
+        entropy = float(-(log_resp.max(axis=1) @ w))
     bic_value = bic(total, p, n)
     return {
         "bic": bic_value,
         "aic": aic(total, p),
-        "icl": icl(bic_value, log_resp),
+        "icl": bic_value + 2.0 * entropy,
         "log_likelihood": total / n,
         "n_parameters": p,
     }

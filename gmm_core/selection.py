@@ -49,7 +49,7 @@ from .criteria import classification_entropy as classification_entropy  # (re-ex
 from .criteria import n_parameters as n_parameters  # (re-exported)
 from .em import FitHistory, RunTrace, Snapshot
 from .init import HC_SUBSET, check_init_params, params_from_responsibilities
-from .model import GaussianMixtureEM
+from .model import GaussianMixtureEM, check_weights, total_weight
 from .params import ALL_COVARIANCE_TYPES, MCLUST_MODELS, MixtureParams, covariance_model
 
 #: The criteria of the sweep, all in scikit-learn's sign: lower is better.
@@ -380,16 +380,21 @@ def expected_gain(total_log_likelihoods: Sequence[float]) -> float:
 
 
 def _hc_starts(
-    X: np.ndarray, ks: Sequence[int], random_state: int
+    X: np.ndarray, ks: Sequence[int], random_state: int, sample_weight: np.ndarray | None
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """One hierarchical partition per K, the 'hc' start of every covariance model.
 
     The tree is grown once; its cut at K is what ``GaussianMixtureEM(K,
     init_params='hc', random_state=random_state)`` starts from (the same subset of rows
-    above :data:`gmm_core.init.HC_SUBSET`, drawn the same way).
+    above :data:`gmm_core.init.HC_SUBSET`, drawn the same way; with weights, over the rows
+    of positive weight, as :func:`gmm_core.init.hc_params`). The rows returned index ``X``.
     """
     from .hierarchical import agglomerate  # numba kernels, loaded only for this start
 
+    positive = None
+    if sample_weight is not None:
+        positive = np.flatnonzero(sample_weight > 0)
+        X = X[positive]
     n = X.shape[0]
     rng = None
     if n > HC_SUBSET:
@@ -397,16 +402,25 @@ def _hc_starts(
         rng = np.random.default_rng(state.randint(np.iinfo(np.int32).max))
     tree = agglomerate(X, subset=HC_SUBSET, random_state=rng)
     rows = np.asarray(tree.rows)
+    if positive is not None:
+        rows = positive[rows]
     return {k: (rows, np.asarray(tree.partition(k))) for k in ks}
 
 
 def _start_of(
-    X: np.ndarray, rows: np.ndarray, labels: np.ndarray, k: int, model: str, reg_covar: float
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    model: str,
+    reg_covar: float,
 ) -> dict:
     """``weights_init``, ``means_init``, ``precisions_init`` of the 'hc' start of one cell."""
     resp = np.zeros((len(rows), k))
     resp[np.arange(len(rows)), labels] = 1.0
-    start = params_from_responsibilities(X[rows], resp, model, reg_covar)
+    weights = None if sample_weight is None else sample_weight[rows]
+    start = params_from_responsibilities(X[rows], resp, model, reg_covar, weights)
     return {
         "weights_init": start.weights,
         "means_init": start.means,
@@ -433,7 +447,13 @@ def _failed_row(covariance_type: str, k: int, d: int, tol: float, error: Excepti
 
 
 def _fit_cell(
-    X: np.ndarray, covariance_type: str, k: int, distinct: int, settings: dict, start: dict
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
+    covariance_type: str,
+    k: int,
+    distinct: int,
+    settings: dict,
+    start: dict,
 ) -> tuple[dict, GaussianMixtureEM]:
     """Fit one (model, K) cell of a sweep: its table row and the fitted estimator."""
     model = GaussianMixtureEM(k, covariance_type=covariance_type, **settings)
@@ -447,7 +467,7 @@ def _fit_cell(
             )
         model.set_params(**start)
         # Non-convergence is a column of the table, not a warning per cell.
-        model.fit(X, warn_convergence=False)
+        model.fit(X, sample_weight=sample_weight, warn_convergence=False)
         # The cell as it is reproduced on its own ('hc' hands its start over as arrays).
         model.set_params(**dict.fromkeys(start))
     except ValueError as exc:
@@ -455,7 +475,7 @@ def _fit_cell(
         # covariances (DegenerateCovarianceError is a ValueError), mclust's singular ones.
         return _failed_row(covariance_type, k, X.shape[1], settings["tol"], exc), model
     row = {"covariance_type": covariance_type, "n_components": k, "tol": settings["tol"]}
-    row.update(criteria.criteria(model.history_.snapshots[-1].params, X))
+    row.update(criteria.criteria(model.history_.snapshots[-1].params, X, sample_weight))
     events = degeneracy_at_end(model.history_, settings["reg_covar"])
     row.update(
         converged=bool(model.converged_),
@@ -468,7 +488,7 @@ def _fit_cell(
 
 
 def _contenders(
-    cells: dict[tuple[str, int], tuple[dict, GaussianMixtureEM]], n_samples: int
+    cells: dict[tuple[str, int], tuple[dict, GaussianMixtureEM]], n_samples: float
 ) -> list[tuple[str, int]]:
     """The sound cells whose BIC, plus what EM still expects to gain, could be the best.
 
@@ -507,6 +527,7 @@ def sweep(
     init_params: str = "hc",
     keep_models: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> SweepResult:
     """Fit K = 1 .. ``max_components`` for each covariance model and tabulate the criteria.
 
@@ -560,6 +581,10 @@ def sweep(
     progress : callable, optional
         ``progress(done, total, label)`` after each model, ``label`` like "VVV, K = 3"
         (then ``done == total`` for each cell refitted to ``polish_tol``).
+    sample_weight : array-like of shape (n_samples,), optional
+        Row weights or counts, as in :meth:`GaussianMixtureEM.fit`: every fit and every
+        criterion is weighted, BIC's n is the total weight (integer weights: the sweep of
+        the repeated rows).
 
     Returns
     -------
@@ -613,11 +638,16 @@ def sweep(
     check_float("reg_covar", reg_covar, 0.0)
 
     check_float("polish_tol", polish_tol, 0.0)
+    sample_weight = check_weights(sample_weight, X)
+    n_effective = n if sample_weight is None else total_weight(sample_weight)
 
-    distinct = len(np.unique(X, axis=0))
+    counted = X if sample_weight is None else X[sample_weight > 0]
+    distinct = len(np.unique(counted, axis=0))
     ks = range(1, int(max_components) + 1)
     fitted_ks = [k for k in ks if k <= distinct]
-    hc = _hc_starts(X, fitted_ks, random_state) if init_params == "hc" and fitted_ks else {}
+    hc = {}
+    if init_params == "hc" and fitted_ks:
+        hc = _hc_starts(X, fitted_ks, random_state, sample_weight)
     settings = {
         "n_init": n_init,
         "random_state": random_state,
@@ -627,8 +657,11 @@ def sweep(
     }
 
     def fit(covariance_type: str, k: int, cell_tol: float) -> tuple[dict, GaussianMixtureEM]:
-        start = _start_of(X, *hc[k], k, covariance_type, reg_covar) if k in hc else {}
-        return _fit_cell(X, covariance_type, k, distinct, settings | {"tol": cell_tol}, start)
+        start = {}
+        if k in hc:
+            start = _start_of(X, sample_weight, *hc[k], k, covariance_type, reg_covar)
+        cell_settings = settings | {"tol": cell_tol}
+        return _fit_cell(X, sample_weight, covariance_type, k, distinct, cell_settings, start)
 
     cells: dict[tuple[str, int], tuple[dict, GaussianMixtureEM]] = {}
     total = len(types) * len(ks)
@@ -638,7 +671,7 @@ def sweep(
             if progress is not None:
                 progress(len(cells), total, f"{covariance_type}, K = {k}")
     if polish_tol < tol:
-        for cell in _contenders(cells, X.shape[0]):
+        for cell in _contenders(cells, n_effective):
             cells[cell] = fit(*cell, polish_tol)
             if progress is not None:
                 progress(total, total, f"{cell[0]}, K = {cell[1]} (to tol = {polish_tol:g})")

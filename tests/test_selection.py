@@ -759,3 +759,29 @@ def test_best_model_of_standardised_iris_and_wine_is_sound(name):
     flagged = result.table[result.table["degenerate"]]
     assert (flagged["degeneracy"] != "").all()
     assert 2 <= best["n_components"] <= 4
+
+
+def test_weighted_sweep_counts_each_row_as_its_weight(faithful_raw):
+    # an aggregated table: Old Faithful rounded, each distinct pair once with its count
+    rounded = np.round(faithful_raw / [0.5, 5.0]) * [0.5, 5.0]
+    X, counts = np.unique(rounded, axis=0, return_counts=True)
+    result = sweep(X, 3, covariance_types=("EEE", "VVV", "VEI"), sample_weight=counts)
+    expanded = np.repeat(X, counts, axis=0)
+    for row in result.table.itertuples():
+        model = result.models[(row.covariance_type, row.n_components)]
+        # the criteria are those of the repeated rows under the fitted parameters
+        assert row.bic == pytest.approx(model.bic(expanded), rel=1e-10)
+        assert row.bic == pytest.approx(model.bic(X, sample_weight=counts), rel=1e-10)
+        assert row.icl == pytest.approx(icl(model, expanded), rel=1e-10)
+        # and the cell is the estimator's weighted 'hc' fit
+        alone = GaussianMixtureEM(
+            row.n_components,
+            covariance_type=row.covariance_type,
+            init_params="hc",
+            random_state=42,
+            tol=row.tol,
+            max_iter=1000,
+        ).fit(X, sample_weight=counts)
+        assert alone.bic(X, sample_weight=counts) == pytest.approx(row.bic, rel=1e-10)
+    with pytest.raises(ValueError, match="(?i)negative"):
+        sweep(X, 2, sample_weight=-counts)
