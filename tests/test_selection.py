@@ -783,5 +783,5 @@ def test_weighted_sweep_counts_each_row_as_its_weight(faithful_raw):
             max_iter=1000,
         ).fit(X, sample_weight=counts)
         assert alone.bic(X, sample_weight=counts) == pytest.approx(row.bic, rel=1e-10)
-    with pytest.raises(ValueError, match="(?i)negative"):
+    with pytest.raises(ValueError, match=r"(?i)negative"):
         sweep(X, 2, sample_weight=-counts)
