@@ -295,19 +295,26 @@ def precision_cholesky_from_covariances(
     model = covariance_model(covariance_type)
     if model.matrices:
         stack = model.stack(covariances)
+        finite = np.isfinite(stack).all(axis=(1, 2))
+        if not finite.all():
+            k = int(np.argmin(finite))
+            raise DegenerateCovarianceError(_degenerate_message(model.owner(k), iteration, dtype))
+        # LAPACK's potrf and trtri called directly, once per component: the same arithmetic as
+        # linalg.cholesky (potrf with the other triangle zeroed) and _triangular_inverse (trtri
+        # leaves that zeroed triangle as it is), without scipy's per-call checks, which cost
+        # more than the factorisation for the small matrices of EM (a third of an EM
+        # iteration on 272 x 2 rows, K = 9).
+        potrf, trtri = linalg.get_lapack_funcs(("potrf", "trtri"), (stack,))
         out = np.empty_like(stack)
-        for k, cov in enumerate(stack):
-            try:
-                if not np.all(np.isfinite(cov)):
-                    raise linalg.LinAlgError("non-finite covariance")
-                chol = linalg.cholesky(cov, lower=True)
-            except linalg.LinAlgError:
+        for k in range(stack.shape[0]):
+            chol, info = potrf(stack[k], lower=1, clean=1)
+            if info == 0:
+                inverse, info = trtri(chol, lower=1)
+            if info != 0:
                 raise DegenerateCovarianceError(
                     _degenerate_message(model.owner(k), iteration, dtype)
-                ) from None
-            out[k] = _triangular_inverse(
-                chol, lower=True, component=model.owner(k), iteration=iteration
-            ).T
+                )
+            out[k] = inverse.T
         return model.unstack(out)
     bad = ~(covariances > 0.0) | ~np.isfinite(covariances)
     if np.any(bad):

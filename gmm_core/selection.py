@@ -48,6 +48,7 @@ from .compare import match_components
 from .criteria import classification_entropy as classification_entropy  # (re-exported)
 from .criteria import n_parameters as n_parameters  # (re-exported)
 from .em import FitHistory, RunTrace, Snapshot
+from .engines import check_engine
 from .init import HC_SUBSET, check_init_params, params_from_responsibilities
 from .model import GaussianMixtureEM, check_weights, total_weight
 from .params import ALL_COVARIANCE_TYPES, MCLUST_MODELS, MixtureParams, covariance_model
@@ -528,6 +529,7 @@ def sweep(
     keep_models: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
     sample_weight: np.ndarray | None = None,
+    engine: str = "auto",
 ) -> SweepResult:
     """Fit K = 1 .. ``max_components`` for each covariance model and tabulate the criteria.
 
@@ -585,6 +587,10 @@ def sweep(
         Row weights or counts, as in :meth:`GaussianMixtureEM.fit`: every fit and every
         criterion is weighted, BIC's n is the total weight (integer weights: the sweep of
         the repeated rows).
+    engine : str, default 'auto'
+        As in :class:`GaussianMixtureEM` ('auto' decides per cell: the compiled engine for
+        large data; on small data its threads cost more than they save, above all on a
+        busy machine).
 
     Returns
     -------
@@ -654,6 +660,7 @@ def sweep(
         "reg_covar": reg_covar,
         "max_iter": max_iter,
         "init_params": init_params,
+        "engine": check_engine(engine),
     }
 
     def fit(covariance_type: str, k: int, cell_tol: float) -> tuple[dict, GaussianMixtureEM]:
