@@ -445,3 +445,104 @@ def test_the_apps_fits_keep_a_bounded_history(table):
     whole = GaussianMixtureEM(**{**s.__dict__, "keep_history": "all"})
     whole.fit(view.X, warn_convergence=False)
     assert whole.history_.nbytes > 3 * history.nbytes
+
+
+# --- weights: an aggregated table -------------------------------------------------------------
+
+
+def geyser_views(weights: bool = True):
+    """The geyser_counts sample prepared with its counts, and the same rows repeated."""
+    counts, _ = load_sample("geyser_counts")
+    repeated = counts.loc[counts.index.repeat(counts["count"])].drop(columns="count")
+    views = []
+    for table, weight in ((counts, "count" if weights else None), (repeated, None)):
+        prepared = prepare(table, ["eruptions", "waiting"], weight_column=weight)
+        views.append(fit_view(prepared, project(prepared.X, "none"), fit_on="features"))
+    return counts, views[0], views[1]
+
+
+def test_a_fit_on_counts_is_the_fit_on_the_rows_repeated():
+    """From one explicit start (no random draw sees the rows) the two fits are the same EM."""
+    from gmm_core import GaussianMixtureEM
+
+    _, weighted, repeated = geyser_views()
+    assert weighted.n_observations == len(repeated.X) == 272 and len(weighted.X) == 110
+    # The prepared rows are the same observations: weighted scaling is the repeated rows'.
+    np.testing.assert_allclose(
+        np.repeat(weighted.X, weighted.sample_weight.astype(int), axis=0), repeated.X, atol=1e-12
+    )
+    start = {
+        "weights_init": [0.4, 0.6],
+        "means_init": [[-1.2, -1.2], [0.8, 0.8]],
+        "precisions_init": np.stack([np.eye(2)] * 2),
+    }
+    fits = [
+        GaussianMixtureEM(2, tol=0, max_iter=60, engine="numpy", **start).fit(
+            X, sample_weight=w, warn_convergence=False
+        )
+        for X, w in ((weighted.X, weighted.sample_weight), (repeated.X, None))
+    ]
+    a, b = fits
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-10)
+    bic = a.bic(weighted.X, sample_weight=weighted.sample_weight)
+    assert bic == pytest.approx(b.bic(repeated.X), rel=1e-10)
+    # Unweighted, the 110 rows are another data set: BIC counts 110 rows, not 272.
+    assert a.bic(weighted.X) != pytest.approx(b.bic(repeated.X), rel=1e-3)
+
+
+def test_the_dashboard_fit_counts_observations_and_draws_weights():
+    counts, weighted, _ = geyser_views()
+    result = run_fit(weighted, FitSettings(n_components=2, init_params="kmeans"))
+    assert result.model.history_.weight_sum == 272.0
+    assert any("the 110 rows stand for 272 observations" in note for note in weighted.notes)
+    points = result.animation.data[0]
+    np.testing.assert_array_equal(points.text, [f"{w:.4g}" for w in counts["count"]])
+    assert "weight %{text}" in points.hovertemplate
+    sizes = np.asarray(points.marker.size)
+    # Area in proportion to the count: 4 eruptions get twice the diameter of 1.
+    one, four = sizes[counts["count"] == 1][0], sizes[counts["count"] == 4][0]
+    assert four == pytest.approx(2 * one, rel=0.01)
+    _, unweighted, _ = geyser_views(weights=False)
+    plain = run_fit(unweighted, FitSettings(n_components=2, init_params="kmeans"))
+    assert np.ndim(plain.animation.data[0].marker.size) == 0  # one size for every point
+
+
+def test_a_stratified_sample_keeps_each_drawn_point_with_its_own_weight():
+    rng = np.random.default_rng(0)
+    X, _ = make_blobs(n_samples=5000, centers=3, n_features=2, random_state=1)
+    # A weight that names its row, so a misaligned sample shows.
+    table = pd.DataFrame(X, columns=["x", "y"]).assign(n=1 + np.arange(5000) / 1e4)
+    table = table.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    table.loc[rng.choice(5000, 50, replace=False), "x"] = np.nan  # dropped rows shift positions
+    prepared = prepare(table, ["x", "y"], weight_column="n", scaling="none")
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    result = run_fit(view, FitSettings(n_components=3, init_params="kmeans", max_iter=5))
+    drawn = result.drawn
+    assert len(drawn) < len(view.X)  # the sample is a sample
+    points = result.animation.data[0]
+    expected = table["n"].to_numpy()[view.row_index[drawn]]
+    np.testing.assert_array_equal(points.text, [f"{w:.4g}" for w in expected])
+    np.testing.assert_allclose(points.x, table["x"].to_numpy()[view.row_index[drawn]])
+
+
+def test_downloads_keep_the_weight_and_say_why_a_row_is_out():
+    counts, _ = load_sample("geyser_counts")
+    counts.loc[3, "count"] = np.nan
+    counts.loc[5, "count"] = 0
+    prepared = prepare(counts, ["eruptions", "waiting"], weight_column="count")
+    view = fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+    result = run_fit(view, FitSettings(n_components=2, init_params="kmeans"))
+    out = read_csv(labelled_rows_csv(counts, view, result.model))
+    assert len(out) == 110 and "count" in out.columns
+    assert out["count"].sum() == counts["count"].sum() == 260
+    assert out["status"][3] == "dropped: no weight in count"
+    assert out["status"][5] == "fitted (weight 0: does not count)"
+    assert out["component"][3] is pd.NA or pd.isna(out["component"][3])
+    payload = json.loads(fit_json(result, view.feature_names, "geyser_counts"))
+    assert payload["sample_weight"] == {"column": "count", "rows": 109, "total": 260.0}
+    page = report_html(result, "geyser_counts")
+    assert "of 109 rows, weighted by the column count (total weight 260)" in page
+    plain = fit_json(run_fit(*geyser_views(weights=False)[1:2], FitSettings(2)), ["a", "b"])
+    assert json.loads(plain)["sample_weight"] is None

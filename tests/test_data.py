@@ -22,6 +22,7 @@ from gmm_core.dashboard.data import (
     prepare,
     read_table,
     safe_csv_bytes,
+    weight_candidates,
 )
 from gmm_core.dashboard.samples import SAMPLES, load_sample
 
@@ -262,6 +263,7 @@ def test_xlsx_with_units_row_and_blank_cells():
         ("wine", (178, 14), 13),
         ("penguins", (344, 8), 5),
         ("faithful", (272, 2), 2),
+        ("geyser_counts", (110, 3), 3),
         ("blobs", (600, 3), 2),
     ],
 )
@@ -318,7 +320,9 @@ def test_blobs_reject_bad_parameters(kwargs):
 
 
 def test_unknown_sample():
-    with pytest.raises(DataError, match="Choose one of: iris, wine, penguins, faithful, blobs"):
+    with pytest.raises(
+        DataError, match="Choose one of: iris, wine, penguins, faithful, geyser_counts, blobs"
+    ):
         load_sample("mnist")
 
 
@@ -332,6 +336,7 @@ def test_unknown_sample():
         ("wine", 13),  # magnesium and proline are whole numbers with many values: kept
         ("penguins", ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")),
         ("faithful", ("eruptions", "waiting")),  # waiting: ~50 whole minutes, a measurement
+        ("geyser_counts", ("eruptions", "waiting")),  # count: suggested as the weight
         ("blobs", ("x", "y")),
     ],
 )
@@ -605,3 +610,161 @@ def test_one_column_with_decimal_commas_is_not_split():
     # With a name for every field, the same rows are two integer columns.
     table, _ = read_table(b"a,b\n1,5\n2,25\n", "two.csv")
     assert table.to_dict("list") == {"a": [1, 2], "b": [5, 25]}
+
+
+# --- weights and counts ---------------------------------------------------------------------
+
+
+def test_geyser_counts_aggregate_old_faithful():
+    counts, _ = load_sample("geyser_counts")
+    raw, _ = load_sample("faithful")
+    assert counts["count"].sum() == len(raw) == 272
+    assert counts["count"].min() >= 1 and counts["count"].max() == 11
+    assert not counts.duplicated(["eruptions", "waiting"]).any()
+    # Every eruption is in exactly one cell of the rounded grid.
+    assert np.allclose(counts["eruptions"] * 4, np.round(counts["eruptions"] * 4))
+    assert (counts["waiting"] % 2 == 0).all()
+
+
+def test_a_count_column_is_suggested_as_the_weight_never_fitted():
+    df, report = load_sample("geyser_counts")
+    columns, notes = default_columns(df, report)
+    assert columns == ("eruptions", "waiting")
+    note = next(n for n in notes if "`count`" in n)
+    assert "110 rows stand for 272 observations" in note
+    assert "Weight or count column" in note
+    assert weight_candidates(df, report) == ("count",)
+
+
+def test_a_column_named_weight_stays_a_feature_with_a_hint():
+    # "weight" is often a measurement (a body weight): kept, and the weight role suggested.
+    df = pd.DataFrame({"height": np.linspace(150, 190, 30), "weight": np.linspace(50, 95, 30)})
+    report = ReadReport.from_frame(df, source="t", file_format="csv")
+    columns, notes = default_columns(df, report)
+    assert columns == ("height", "weight")
+    assert any("`weight` says how much each row counts" in n for n in notes)
+    assert weight_candidates(df, report) == ("weight",)
+    # Negative values cannot be weights: not suggested.
+    df["weight"] -= 70
+    assert weight_candidates(df, ReadReport.from_frame(df, source="t", file_format="csv")) == ()
+
+
+def _expanded(table: pd.DataFrame, weight: str = "count") -> pd.DataFrame:
+    return table.loc[table.index.repeat(table[weight].astype(int))].drop(columns=weight)
+
+
+@pytest.mark.parametrize("scaling", ["none", "standard", "minmax"])
+def test_a_count_column_prepares_as_its_rows_repeated(scaling):
+    counts, _ = load_sample("geyser_counts")
+    counts.loc[[2, 7], "count"] = 0  # rows of weight 0 must not move the scaling either
+    weighted = prepare(counts, ["eruptions", "waiting"], scaling=scaling, weight_column="count")
+    repeated = prepare(_expanded(counts), ["eruptions", "waiting"], scaling=scaling)
+    assert weighted.weights.tolist() == counts["count"].astype(float).tolist()
+    assert weighted.weight_column == "count"
+    np.testing.assert_allclose(weighted.center, repeated.center, rtol=1e-12)
+    np.testing.assert_allclose(weighted.scale, repeated.scale, rtol=1e-12)
+    positive = weighted.weights > 0
+    np.testing.assert_allclose(
+        np.repeat(weighted.X[positive], weighted.weights[positive].astype(int), axis=0),
+        repeated.X,
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    assert weighted.notes[-1] == (
+        "Weights from column 'count': 110 rows stand for 267 observations. 2 rows of weight 0 "
+        "are kept and drawn but do not count in the fit."
+    )
+
+
+@pytest.mark.parametrize("missing", ["mean", "median"])
+def test_imputed_values_are_those_of_the_observations(missing):
+    counts = pd.DataFrame(
+        {"a": [1.0, 2.0, np.nan, 10.0, 4.0], "b": [0.0, 1, 2, 3, 4], "count": [3, 1, 2, 0, 2]}
+    )
+    weighted = prepare(counts, ["a", "b"], missing=missing, scaling="none", weight_column="count")
+    repeated = prepare(_expanded(counts), ["a", "b"], missing=missing, scaling="none")
+    # The row of weight 0 (a = 10) does not move the fill; the fill is the repeated rows' one.
+    fill = repeated.X[3 + 1, 0]  # the first repeat of the row whose 'a' is missing
+    # Observations of 'a': 1, 1, 1, 2, 4, 4 (the 10 has weight 0): mean 13/6, median 1.5.
+    expected = 13 / 6 if missing == "mean" else 1.5
+    assert weighted.X[2, 0] == pytest.approx(fill) == pytest.approx(expected)
+    assert any("(of the observations, weighted)" in note for note in weighted.notes)
+
+
+def test_rows_without_a_weight_are_dropped_even_when_imputing():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0, np.nan], "count": [1.0, np.nan, 2.0, 4.0]})
+    prepared = prepare(df, ["a"], missing="mean", weight_column="count")
+    assert prepared.row_index.tolist() == [0, 2, 3]
+    assert prepared.weights.tolist() == [1.0, 2.0, 4.0]
+    assert prepared.notes[0] == (
+        "Dropped 1 row without a value in the weight column 'count' (a missing count is "
+        "never filled in)."
+    )
+
+
+def test_fractional_weights_are_a_total_weight_not_observations():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "w": [0.5, 1.25, 1.0]})
+    prepared = prepare(df, ["a"], weight_column="w")
+    assert prepared.notes == ("Weights from column 'w': 3 rows have a total weight of 2.75.",)
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (
+            [1.0, -2.0, 3.0, 1.0],
+            r"Column 'count' has 1 negative weight \(the first in data row 2: -2\)",
+        ),
+        ([1.0, np.inf, 3.0, 1.0], r"1 infinite weight \(the first in data row 2: inf\)"),
+        ([0.0, 0.0, 0.0, 0.0], "Every row that remains has weight 0 in 'count'"),
+        ([np.nan, np.nan, np.nan, 5.0], "Rows with a weight in 'count': 1; at least 2"),
+    ],
+)
+def test_unusable_weights_are_refused_saying_how_to_fix_them(weights, message):
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "count": weights})
+    with pytest.raises(DataError, match=message) as err:
+        prepare(df, ["a"], weight_column="count")
+    assert "choose another weight column" in str(err.value).lower() or "Choose another" in str(
+        err.value
+    )
+
+
+def test_weights_zero_except_on_rows_dropped_for_missing_values_are_refused():
+    df = pd.DataFrame({"a": [1.0, np.nan, 3.0], "count": [0, 5, 0]})
+    with pytest.raises(DataError, match="Every row that remains has weight 0"):
+        prepare(df, ["a"], weight_column="count")
+
+
+def test_a_text_weight_column_is_refused():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "count": ["one", "two", "three"]})
+    with pytest.raises(DataError, match="'count' holds text, not numbers, so it cannot weight"):
+        prepare(df, ["a"], weight_column="count")
+
+
+def test_text_counts_in_an_upload_become_numbers_or_missing_weights():
+    data = b"a,count\n1,2\n2,n/a\n3,1\n4,3\n"
+    df, _ = read_table(data, "counts.csv")
+    prepared = prepare(df, ["a"], weight_column="count")
+    assert prepared.row_index.tolist() == [0, 2, 3]
+    assert prepared.weights.tolist() == [2.0, 1.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"weight_column": "a"}, "'a' is chosen both as a feature and as the weight"),
+        ({"weight_column": "c", "label_column": "c"}, "both as the label and as the weight"),
+        ({"weight_column": "gone"}, "There is no column 'gone'"),
+    ],
+)
+def test_the_weight_has_a_role_of_its_own(kwargs, message):
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [3.0, 1.0, 2.0], "c": [1, 2, 3]})
+    with pytest.raises(DataError, match=message):
+        prepare(df, ["a", "b"], **kwargs)
+
+
+def test_without_a_weight_column_nothing_changes():
+    df = pd.DataFrame({"a": [1.0, 2.0, 4.0], "count": [1, 2, 3]})
+    prepared = prepare(df, ["a"])
+    assert prepared.weights is None and prepared.weight_column is None
+    assert prepared.notes == ()

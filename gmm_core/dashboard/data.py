@@ -171,6 +171,8 @@ class PreparedData:
         Plain-English sentences on dropped rows, imputed values and constant columns.
     weights : ndarray of shape (n,) or None
         The kept rows' sample weights (a weight or count column), None when unweighted.
+    weight_column : str or None
+        The column the weights come from.
     """
 
     X: np.ndarray
@@ -181,6 +183,7 @@ class PreparedData:
     scale: np.ndarray
     notes: tuple[str, ...]
     weights: np.ndarray | None = None
+    weight_column: str | None = None
 
 
 def read_table(data: bytes, filename: str) -> tuple[pd.DataFrame, ReadReport]:
@@ -916,7 +919,12 @@ def default_columns(
         to add it back.
     """
     candidates = [c for c in report.numeric_columns if c != label and c in table.columns]
-    reasons = {c: _left_out_reason(table[c], c) for c in candidates}
+    weights = set(weight_candidates(table, report))
+    reasons = {
+        c: _weight_reason(table[c]) if _weight_kind(c) == "count" and c in weights else None
+        for c in candidates
+    }
+    reasons = {c: reasons[c] or _left_out_reason(table[c], c) for c in candidates}
     kept = [c for c in candidates if reasons[c] is None]
     notes = []
     if not kept:
@@ -936,9 +944,24 @@ def default_columns(
             unless = (
                 "you want it fitted" if kind in ("constant", "empty") else "it is a measurement"
             )
+            if kind == "weight":
+                notes.append(
+                    f"Left {_quoted([c])} out of the columns EM uses: {reason}. If each row "
+                    "stands for that many observations (an aggregated table), choose it as the "
+                    "Weight or count column; add it back under Columns EM uses if it is a "
+                    "measurement."
+                )
+                continue
             notes.append(
                 f"Left {_quoted([c])} out of the columns EM uses: {reason}. Add it back under "
                 f"Columns EM uses if {unless}."
+            )
+    for c in kept:
+        if c in weights:
+            notes.append(
+                f"If {_quoted([c])} says how much each row counts (a sampling weight, not a "
+                "measurement), choose it as the Weight or count column: it then leaves the "
+                "columns EM uses."
             )
     if label is not None and label in table.columns:
         notes.append(
@@ -955,6 +978,66 @@ def default_columns(
             f"{'it' if one else 'one'} as the label column to compare the clusters with it."
         )
     return tuple(kept), tuple(notes)
+
+
+# Column names that say how many observations a row stands for ("count"), or how much it
+# counts ("weight"); compared after lower-casing and turning spaces, dots and dashes into "_".
+_COUNT_NAMES = _word_set(
+    "count counts n freq frequency frequencies cnt nobs n_obs occurrences multiplicity"
+)
+_WEIGHT_NAMES = _word_set(
+    "weights wt wts w sample_weight sample_weights sampling_weight survey_weight case_weight "
+    "freq_weight frequency_weight fweight pweight"
+)
+
+
+def _weight_kind(name: object) -> str | None:
+    """ "count" for a name that counts or weights rows beyond doubt, "weight" for the
+    ambiguous "weight" (often a body weight), else None."""
+    plain = re.sub(r"[\s.\-]+", "_", str(name).strip().lower())
+    if plain in _COUNT_NAMES or plain in _WEIGHT_NAMES:
+        return "count"
+    return "weight" if plain == "weight" else None
+
+
+def _weight_reason(column: pd.Series) -> tuple[str, str] | None:
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    total = float(np.nansum(values))
+    whole = np.array_equal(values[~np.isnan(values)], np.round(values[~np.isnan(values)]))
+    stands = f"{total:,.0f} observations" if whole else f"a total weight of {total:,.6g}"
+    return "weight", (
+        f"its name says it counts or weights the rows (its {_count(len(values), 'row')} "
+        f"stand for {stands})"
+    )
+
+
+def weight_candidates(table: pd.DataFrame, report: ReadReport) -> tuple[str, ...]:
+    """Numeric columns whose name says they count or weight the rows, and whose values can.
+
+    A name such as "count", "n", "freq", "weights" or "weight" (see :data:`_COUNT_NAMES`),
+    with finite values of at least 0, not all 0. These are suggested, never chosen: the
+    person picks the weight column.
+
+    Parameters
+    ----------
+    table : DataFrame of shape (n_rows, n_columns)
+    report : ReadReport
+        Its report; ``report.numeric_columns`` are the candidates, in order.
+
+    Returns
+    -------
+    tuple of str
+        In the table's order.
+    """
+    found = []
+    for c in report.numeric_columns:
+        if c not in table.columns or _weight_kind(c) is None:
+            continue
+        values = table[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        values = values[~np.isnan(values)]
+        if values.size and np.isfinite(values).all() and values.min() >= 0 and values.max() > 0:
+            found.append(c)
+    return tuple(found)
 
 
 def _quoted(names: Sequence[str]) -> str:
@@ -979,6 +1062,7 @@ def prepare(
     label_column: str | None = None,
     missing: Literal["drop", "mean", "median"] = "drop",
     scaling: Literal["none", "standard", "minmax"] = "standard",
+    weight_column: str | None = None,
 ) -> PreparedData:
     """Turn chosen numeric columns of a table into the finite matrix that EM fits.
 
@@ -995,61 +1079,54 @@ def prepare(
     scaling : {"none", "standard", "minmax"}
         No scaling, zero mean and unit variance, or the range [0, 1]. A constant column gets
         scale 1, so it becomes 0 (or stays put with "none").
+    weight_column : str or None
+        A numeric column of non-negative weights or counts (an aggregated table: each row
+        stands for that many observations); never a feature. Rows without a weight are
+        dropped, whatever `missing` says (a count cannot be made up). Rows of weight 0 are
+        kept, and drawn, but do not count. The means, spreads, medians and ranges used to
+        fill and scale are those of the observations (weighted), so that a table of counts
+        is prepared exactly as its rows repeated would be.
 
     Returns
     -------
     PreparedData
-        ``X`` of shape (n, d) with ``X = (raw - center) / scale`` for the kept rows.
+        ``X`` of shape (n, d) with ``X = (raw - center) / scale`` for the kept rows, and
+        ``weights`` of shape (n,) with a weight column.
 
     Raises
     ------
     DataError
         If no column is chosen, a column is missing, not numeric, entirely missing (when
-        filling), or the label is also a feature, or fewer than 2 rows remain.
+        filling), or the label or the weight is also a feature, or fewer than 2 rows remain;
+        if a weight is negative or infinite, or every remaining weight is 0.
     """
     columns = list(columns)
-    if missing not in ("drop", "mean", "median"):
-        raise DataError(f"missing={missing!r} is not an option. Use 'drop', 'mean' or 'median'.")
-    if scaling not in ("none", "standard", "minmax"):
-        raise DataError(
-            f"scaling={scaling!r} is not an option. Use 'none', 'standard' or 'minmax'."
-        )
-    if not columns:
-        raise DataError("No columns are chosen. Choose at least one numeric column to cluster.")
-    for name in [*columns, label_column]:
-        if name is not None and name not in df.columns:
-            raise DataError(f"There is no column '{name}' in the table. Choose an existing column.")
-    repeated = [name for name, n in Counter(columns).items() if n > 1]
-    if repeated:
-        raise DataError(f"Column '{repeated[0]}' is chosen twice. Choose each column once.")
-    if label_column in columns:
-        raise DataError(
-            f"Column '{label_column}' is chosen both as a feature and as the label. Remove it "
-            "from the features: the known labels must not take part in the fit."
-        )
-    numeric = set(numeric_columns(df))
-    for name in columns:
-        if name not in numeric:
-            raise DataError(
-                f"Column '{name}' is not numeric, so it cannot be clustered. Choose numeric "
-                "columns, or use it as the label column."
-            )
-    if len(df) < 2:
-        raise DataError(
-            f"The table has {_count(len(df), 'row')}; at least 2 are needed to fit a mixture. "
-            "Load a table with more rows."
-        )
+    _check_choices(df, columns, label_column, missing, scaling, weight_column)
     raw = df[columns].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     notes: list[str] = []
     infinite = np.isinf(raw)
     if infinite.any():
         notes.append(f"Treated {_count(infinite.sum(), 'infinite value')} as missing.")
         raw[infinite] = np.nan
+    weights = None
+    candidates = np.arange(len(df))
+    if weight_column is not None:
+        weights = _weight_values(df[weight_column], weight_column)
+        candidates = np.flatnonzero(~np.isnan(weights))
+        if unweighted := len(df) - len(candidates):
+            notes.append(
+                f"Dropped {_count(unweighted, 'row')} without a value in the weight column "
+                f"'{weight_column}' (a missing count is never filled in)."
+            )
+        if len(candidates) < 2:
+            raise DataError(
+                f"Rows with a weight in '{weight_column}': {len(candidates)}; at least 2 are "
+                "needed. Fill in the weights, or choose another weight column (or none)."
+            )
     absent = np.isnan(raw)
     if missing == "drop":
-        row_index = np.flatnonzero(~absent.any(axis=1))
-        raw = raw[row_index]
-        if dropped := len(df) - len(row_index):
+        row_index = candidates[~absent[candidates].any(axis=1)]
+        if dropped := len(candidates) - len(row_index):
             notes.append(
                 f"Dropped {_count(dropped, 'row')} with missing values in the chosen columns."
             )
@@ -1060,30 +1137,25 @@ def prepare(
                 "with fewer missing values, or fill missing values with the column mean or median."
             )
     else:
-        row_index = np.arange(len(df))
-        if (empty := absent.all(axis=0)).any():
+        row_index = candidates
+    raw, absent = raw[row_index], absent[row_index]
+    w = None if weights is None else weights[row_index]
+    if w is not None:
+        notes.append(_weight_note(w, weight_column))
+        if not (w > 0).any():
             raise DataError(
-                f"Column '{columns[np.argmax(empty)]}' has no values at all, so there is nothing "
-                "to fill its missing cells with. Remove it from the chosen columns."
+                f"Every row that remains has weight 0 in '{weight_column}', so nothing would "
+                "count in the fit. Choose another weight column (or none), or check its values."
             )
-    # Values near the float limit overflow in sums and squares; the result is checked below.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if absent.any() and missing != "drop":
-            fill = (np.nanmean if missing == "mean" else np.nanmedian)(raw, axis=0)
-            raw[absent] = np.take(fill, np.nonzero(absent)[1])
-            notes.append(
-                f"Imputed {_count(absent.sum(), 'missing value')} with the column {missing}."
+    if missing != "drop":
+        counted = absent if w is None else absent | (w == 0)[:, None]
+        if (empty := counted.all(axis=0)).any():
+            where = "" if w is None else " (in rows of positive weight)"
+            raise DataError(
+                f"Column '{columns[np.argmax(empty)]}' has no values at all{where}, so there is "
+                "nothing to fill its missing cells with. Remove it from the chosen columns."
             )
-        constant = np.ptp(raw, axis=0) == 0
-        if scaling == "standard":
-            center, scale = raw.mean(axis=0), raw.std(axis=0)
-        elif scaling == "minmax":
-            center, scale = raw.min(axis=0), np.ptp(raw, axis=0)
-        else:
-            center, scale = np.zeros(raw.shape[1]), np.ones(raw.shape[1])
-        # Constant columns, and spreads that underflow to 0 (values near 1e-300), get scale 1.
-        scale[constant | (scale == 0)] = 1.0
-        X = np.ascontiguousarray((raw - center) / scale)
+    X, center, scale, constant = _fill_and_scale(raw, absent, w, missing, scaling, notes)
     broken = ~(np.isfinite(X).all(axis=0) & np.isfinite(center) & np.isfinite(scale))
     if broken.any():
         raise DataError(
@@ -1092,8 +1164,9 @@ def prepare(
         )
     for j in np.flatnonzero(constant):
         effect = "" if scaling == "none" else f", and {scaling} scaling leaves it at 0"
+        value = raw[0 if w is None else np.argmax(w > 0), j]
         notes.append(
-            f"Column '{columns[j]}' is constant ({raw[0, j]:g} in every row){effect}; it cannot "
+            f"Column '{columns[j]}' is constant ({value:g} in every row){effect}; it cannot "
             "separate clusters, so consider dropping it."
         )
     labels = None
@@ -1108,7 +1181,164 @@ def prepare(
         center=center,
         scale=scale,
         notes=tuple(notes),
+        weights=w,
+        weight_column=weight_column,
     )
+
+
+def _check_choices(
+    df: pd.DataFrame,
+    columns: list[str],
+    label_column: str | None,
+    missing: str,
+    scaling: str,
+    weight_column: str | None,
+) -> None:
+    """Refuse options, columns and roles that :func:`prepare` cannot use, in plain words."""
+    if missing not in ("drop", "mean", "median"):
+        raise DataError(f"missing={missing!r} is not an option. Use 'drop', 'mean' or 'median'.")
+    if scaling not in ("none", "standard", "minmax"):
+        raise DataError(
+            f"scaling={scaling!r} is not an option. Use 'none', 'standard' or 'minmax'."
+        )
+    if not columns:
+        raise DataError("No columns are chosen. Choose at least one numeric column to cluster.")
+    for name in [*columns, label_column, weight_column]:
+        if name is not None and name not in df.columns:
+            raise DataError(f"There is no column '{name}' in the table. Choose an existing column.")
+    repeated = [name for name, n in Counter(columns).items() if n > 1]
+    if repeated:
+        raise DataError(f"Column '{repeated[0]}' is chosen twice. Choose each column once.")
+    if label_column in columns:
+        raise DataError(
+            f"Column '{label_column}' is chosen both as a feature and as the label. Remove it "
+            "from the features: the known labels must not take part in the fit."
+        )
+    if weight_column is not None and weight_column in columns:
+        raise DataError(
+            f"Column '{weight_column}' is chosen both as a feature and as the weight. Remove it "
+            "from the columns EM uses, or choose another weight column: a count says how many "
+            "times a row is counted, it is not a coordinate of the row."
+        )
+    if weight_column is not None and weight_column == label_column:
+        raise DataError(
+            f"Column '{weight_column}' is chosen both as the label and as the weight. Choose "
+            "another label column, or another weight column."
+        )
+    numeric = set(numeric_columns(df))
+    for name in columns:
+        if name not in numeric:
+            raise DataError(
+                f"Column '{name}' is not numeric, so it cannot be clustered. Choose numeric "
+                "columns, or use it as the label column."
+            )
+    if weight_column is not None and weight_column not in numeric:
+        raise DataError(
+            f"Column '{weight_column}' holds {_other_kind(df[weight_column])}, not numbers, so "
+            "it cannot weight the rows. Choose a column of non-negative numbers (how many "
+            "observations each row stands for), or no weight column."
+        )
+    if len(df) < 2:
+        raise DataError(
+            f"The table has {_count(len(df), 'row')}; at least 2 are needed to fit a mixture. "
+            "Load a table with more rows."
+        )
+
+
+def _weight_values(column: pd.Series, name: str) -> np.ndarray:
+    """The weight column as floats (NaN where missing); negative or infinite ones refused."""
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    for bad, what in ((np.isinf(values), "infinite"), (values < 0, "negative")):
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise DataError(
+                f"Column '{name}' has {_count(int(bad.sum()), f'{what} weight')} (the first in "
+                f"data row {first + 1:,}: {values[first]:g}). A weight or count says how many "
+                "observations a row stands for, so it must be a finite number of at least 0: "
+                "correct those rows, or choose another weight column (or none)."
+            )
+    return values
+
+
+def _weight_note(weights: np.ndarray, name: str) -> str:
+    """ "Weights from column 'count': 110 rows stand for 272 observations." (and the zeros)."""
+    total = float(weights.sum())
+    whole = bool(np.all(weights == np.round(weights))) and total < 2**53
+    stand = (
+        f"stand for {_count(int(total), 'observation')}"
+        if whole
+        else f"have a total weight of {total:,.6g}"
+    )
+    note = f"Weights from column '{name}': {_count(len(weights), 'row')} {stand}."
+    if zeros := int(np.count_nonzero(weights == 0)):
+        note += (
+            f" {_count(zeros, 'row')} of weight 0 {'is' if zeros == 1 else 'are'} kept and "
+            "drawn but {} not count in the fit.".format("does" if zeros == 1 else "do")
+        )
+    return note
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The median of `values` with each counted `weights` times (NaN values left out).
+
+    For whole weights this is ``np.median`` of the values repeated: the mean of the two
+    middle observations when their number is even.
+    """
+    keep = ~np.isnan(values) & (weights > 0)
+    order = np.argsort(values[keep], kind="stable")
+    sorted_values, cumulative = values[keep][order], np.cumsum(weights[keep][order])
+    middle = (cumulative[-1] - 1) / 2
+    low, high = np.searchsorted(cumulative, [np.floor(middle), np.ceil(middle)], side="right")
+    top = len(sorted_values) - 1
+    return float((sorted_values[min(low, top)] + sorted_values[min(high, top)]) / 2)
+
+
+def _fill_and_scale(
+    raw: np.ndarray,
+    absent: np.ndarray,
+    weights: np.ndarray | None,
+    missing: str,
+    scaling: str,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fill missing cells and scale the columns; weighted statistics when there are weights.
+
+    Returns ``X``, ``center``, ``scale`` and which columns are constant (over the rows that
+    count). `raw` is filled in place.
+    """
+    counts = weights is not None
+    w = np.ones(len(raw)) if weights is None else weights
+    # Values near the float limit overflow in sums and squares; the caller checks the result.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if absent.any() and missing != "drop":
+            if not counts:
+                fill = (np.nanmean if missing == "mean" else np.nanmedian)(raw, axis=0)
+            elif missing == "mean":
+                present = np.where(absent, 0.0, w[:, None])
+                fill = np.nansum(raw * present, axis=0) / present.sum(axis=0)
+            else:
+                fill = np.array([_weighted_median(raw[:, j], w) for j in range(raw.shape[1])])
+            raw[absent] = np.take(fill, np.nonzero(absent)[1])
+            notes.append(
+                f"Imputed {_count(absent.sum(), 'missing value')} with the column {missing}"
+                + (" (of the observations, weighted)." if counts else ".")
+            )
+        # Rows of weight 0 do not count: neither in the spread nor in the range.
+        counted = raw[w > 0] if counts else raw
+        constant = np.ptp(counted, axis=0) == 0
+        if scaling == "standard" and not counts:
+            center, scale = raw.mean(axis=0), raw.std(axis=0)
+        elif scaling == "standard":
+            center = np.average(raw, axis=0, weights=w)
+            scale = np.sqrt(np.average((raw - center) ** 2, axis=0, weights=w))
+        elif scaling == "minmax":
+            center, scale = counted.min(axis=0), np.ptp(counted, axis=0)
+        else:
+            center, scale = np.zeros(raw.shape[1]), np.ones(raw.shape[1])
+        # Constant columns, and spreads that underflow to 0 (values near 1e-300), get scale 1.
+        scale[constant | (scale == 0)] = 1.0
+        X = np.ascontiguousarray((raw - center) / scale)
+    return X, center, scale, constant
 
 
 def count_distinct_rows(X: np.ndarray) -> int:

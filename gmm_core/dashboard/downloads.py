@@ -53,9 +53,11 @@ def labelled_rows_csv(table: pd.DataFrame, view: FitView, model: GaussianMixture
         UTF-8 CSV of n_rows rows: ``row_id`` (the row's position in the table, from 0), the
         table's columns, ``component`` (empty when not fitted), ``responsibility_0`` ..
         ``responsibility_{K-1}`` (empty when not fitted) and ``status``: "fitted",
-        "fitted (imputed: <columns>)" for rows whose missing values were filled in, or
-        "dropped: missing value in <columns>". A name the table already uses gets a suffix
-        (``component_2``).
+        "fitted (imputed: <columns>)" for rows whose missing values were filled in,
+        "dropped: missing value in <columns>", "dropped: no weight in <weight column>", or
+        "fitted (weight 0: does not count)". A weighted fit's weight column is among the
+        table's columns, so every row keeps its weight. A name the table already uses gets a
+        suffix (``component_2``).
     """
     n = len(table)
     resp = model.predict_proba(view.X)
@@ -77,12 +79,29 @@ def labelled_rows_csv(table: pd.DataFrame, view: FitView, model: GaussianMixture
     return safe_csv_bytes(out)
 
 
+def _weight_status(table: pd.DataFrame, view: FitView, fitted: np.ndarray, status) -> None:
+    """Rows dropped for a missing weight, and fitted rows of weight 0, said in `status`."""
+    name = view.weight_column
+    if name is None or name not in table.columns:
+        return
+    weight = table[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    unweighted = np.isnan(weight) & ~fitted
+    status[unweighted] = [
+        f"dropped: no weight in {name}"
+        + ("" if s == "dropped: not fitted" else f"; {s.removeprefix('dropped: ')}")
+        for s in status[unweighted]
+    ]
+    zero = fitted & (weight == 0)
+    status[zero] = [f"{s} (weight 0: does not count)" for s in status[zero]]
+
+
 def _row_status(table: pd.DataFrame, view: FitView, fitted: np.ndarray) -> np.ndarray:
     """ "fitted", "fitted (imputed: a)" or "dropped: missing value in a, b", one per row."""
     columns = [c for c in view.source_columns if c in table.columns]
     status = np.full(len(table), FITTED, dtype=object)
     status[~fitted] = "dropped: not fitted"
     if not columns:
+        _weight_status(table, view, fitted, status)
         return status
     values = table[columns].to_numpy(dtype=np.float64, na_value=np.nan)
     missing = ~np.isfinite(values)  # prepare treats infinite values as missing too
@@ -95,6 +114,7 @@ def _row_status(table: pd.DataFrame, view: FitView, fitted: np.ndarray) -> np.nd
         rows = inverse == p
         status[rows & ~fitted] = f"dropped: missing value in {which}"
         status[rows & fitted] = f"fitted (imputed: {which})"
+    _weight_status(table, view, fitted, status)
     return status
 
 
@@ -119,6 +139,13 @@ def fit_json(result: FitResult, columns: Sequence[str], dataset_name: str | None
         "fitted_on": result.view.space,
         "settings": asdict(result.settings),
         "features": list(columns),
+        "sample_weight": None
+        if result.view.sample_weight is None
+        else {
+            "column": result.view.weight_column,
+            "rows": len(result.view.sample_weight),
+            "total": float(result.view.n_observations),
+        },
         "fitted": {
             "weights": model.weights_.tolist(),
             "means": model.means_.tolist(),
@@ -167,8 +194,13 @@ def report_html(result: FitResult, dataset_name: str) -> str:
         fig.to_html(include_plotlyjs=(i == 0), full_html=False, auto_play=False)
         for i, fig in enumerate((result.animation, result.log_likelihood, result.weights))
     ]
+    rows = f"{len(view.X):,} rows"
+    if view.sample_weight is not None:
+        total = view.n_observations
+        shown = f"{total:,.0f}" if total == round(total) else f"{total:,.6g}"
+        rows += f", weighted by the column {view.weight_column} (total weight {shown})"
     facts = [
-        f"Fitted on {view.space} of {len(view.X):,} rows.",
+        f"Fitted on {view.space} of {rows}.",
         f"{model.n_iter_} iterations; converged: {result.convergence}; final mean "
         f"log-likelihood {model.history_[-1].log_likelihood:.6g}; {result.timing}.",
     ]

@@ -101,6 +101,8 @@ class FitView:
     sample_weight : ndarray of shape (n,) or None
         Each row's weight (a count column of an aggregated table), None when unweighted:
         EM weights every row by it and the animation draws a point's area in proportion.
+    weight_column : str or None
+        The table's column the weights come from.
     """
 
     X: np.ndarray
@@ -114,6 +116,14 @@ class FitView:
     notes: tuple[str, ...] = ()
     source_columns: tuple[str, ...] = ()
     sample_weight: np.ndarray | None = None
+    weight_column: str | None = None
+
+    @property
+    def n_observations(self) -> float:
+        """The rows EM fits, or their total weight when weighted (BIC's n)."""
+        if self.sample_weight is None:
+            return len(self.X)
+        return float(self.sample_weight.sum())
 
 
 def fit_view(prepared: PreparedData, projection: Projection, *, fit_on: str) -> FitView:
@@ -151,6 +161,8 @@ def fit_view(prepared: PreparedData, projection: Projection, *, fit_on: str) -> 
                 "points and their colours are shown, without ellipses. Choose PCA to see "
                 "the ellipses, or fit on the 2-D projection."
             )
+    if prepared.weights is not None:
+        notes.append(_weighted_note(prepared))
     return FitView(
         np.ascontiguousarray(X),
         projection.embedding,
@@ -163,6 +175,21 @@ def fit_view(prepared: PreparedData, projection: Projection, *, fit_on: str) -> 
         tuple(notes),
         tuple(prepared.columns),
         prepared.weights,
+        prepared.weight_column,
+    )
+
+
+def _weighted_note(prepared: PreparedData) -> str:
+    """What a weighted fit counts: observations (the weights), not rows."""
+    w = prepared.weights
+    total = float(w.sum())
+    whole = bool(np.all(w == np.round(w)))
+    total_text = f"{total:,.0f} observations" if whole else f"a total weight of {total:,.6g}"
+    return (
+        f"Each row counts by its weight in `{prepared.weight_column}`: the {len(w):,} rows "
+        f"stand for {total_text}. The mean log-likelihood is per observation, the stopping "
+        "rules and the degeneracy checks count observations, and a bigger point in the "
+        "animation stands for more of them."
     )
 
 
@@ -382,7 +409,9 @@ def run_fit(
         Settings out of range, or a fit that cannot be done (the message says what to change).
     """
     settings.validate(*view.X.shape)
-    distinct = count_distinct_rows(view.X)
+    # Rows of weight 0 do not count: K distinct rows must carry weight.
+    counted = view.X if view.sample_weight is None else view.X[view.sample_weight > 0]
+    distinct = count_distinct_rows(counted)
     if distinct < settings.n_components:
         # Refused before fitting: the starts would warn (k-means) or collapse on such data.
         raise ValueError(
@@ -415,9 +444,10 @@ def run_fit(
     drawn = stratified_sample(labels)
     frames = animation_frames(history, view.X[drawn], view.display)
     # The stopping rules count the weight, as the fit's own rule does.
-    n_effective = len(view.X) if view.sample_weight is None else float(view.sample_weight.sum())
     stopping = tuple(
-        selection.stopping_rules(history.log_likelihoods, n_effective, max(settings.tol, 1e-12))
+        selection.stopping_rules(
+            history.log_likelihoods, view.n_observations, max(settings.tol, 1e-12)
+        )
     )
     degeneracy = tuple(selection.degeneracy_events(history, settings.reg_covar))
     if degeneracy:

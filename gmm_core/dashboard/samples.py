@@ -61,6 +61,13 @@ SAMPLES: dict[str, SampleInfo] = {
         None,
         "R's datasets::faithful (Härdle 1991; Azzalini and Bowman 1990)",
     ),
+    "geyser_counts": SampleInfo(
+        "Old Faithful's 272 eruptions as an aggregated table: eruption time rounded to 0.25 "
+        "min, waiting time to 2 min, and how many eruptions had each pair (count). Choose "
+        "count as the weight column to fit the 272 eruptions, not the 110 rows.",
+        None,
+        "R's datasets::faithful, rounded and counted here (gmm_core/datasets/faithful.csv)",
+    ),
     "blobs": SampleInfo(
         "Synthetic 2-D Gaussian blobs with a chosen number of points, centres, spread and seed, "
         "and the true component of each point.",
@@ -149,10 +156,32 @@ def _blobs(n_samples: int, n_components: int, spread: float, seed: int) -> pd.Da
     return pd.DataFrame({"x": X[:, 0], "y": X[:, 1], "true_component": component.astype(str)})
 
 
+def _faithful() -> pd.DataFrame:
+    return pd.read_csv(Path(__file__).parents[1] / "datasets" / "faithful.csv")
+
+
+def _geyser_counts() -> pd.DataFrame:
+    """Old Faithful aggregated: rounded (eruptions, waiting) pairs and how many had each.
+
+    Eruptions to the nearest 0.25 min, waiting to the nearest 2 min: 110 distinct pairs
+    standing for the 272 eruptions, counts from 1 to 11.
+    """
+    raw = _faithful()
+    rounded = pd.DataFrame(
+        {
+            "eruptions": (np.round(raw["eruptions"] * 4) / 4).round(2),
+            "waiting": (np.round(raw["waiting"] / 2) * 2).astype(np.int64),
+        }
+    )
+    counts = rounded.value_counts(sort=False).rename("count").reset_index()
+    return counts.sort_values(["eruptions", "waiting"], ignore_index=True)
+
+
 _LOADERS: dict[str, Callable[[], pd.DataFrame]] = {
     "iris": lambda: _sklearn(datasets.load_iris, "species"),
     "wine": lambda: _sklearn(datasets.load_wine, "cultivar"),
     # The package reads the CSV it ships; its "NA" cells become NaN and are kept.
     "penguins": load_penguins,
-    "faithful": lambda: pd.read_csv(Path(__file__).parents[1] / "datasets" / "faithful.csv"),
+    "faithful": _faithful,
+    "geyser_counts": _geyser_counts,
 }

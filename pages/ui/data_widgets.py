@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gmm_core.dashboard.data import DataError
+from gmm_core.dashboard.data import DataError, weight_candidates
 from pages.ui.state import (
     DEFAULT_SAMPLE,
     DEFAULT_SAMPLE_PARAMS,
@@ -63,6 +63,44 @@ def load_chosen_upload() -> None:
         set_dataset(new)
 
 
+def _weight_chosen() -> None:
+    """on_change of the weight column: a column that becomes the weight leaves the features."""
+    state, keys = st.session_state, PREP_WIDGETS
+    weight = state[keys["weight_column"]]
+    if weight is not None and weight in state[keys["columns"]]:
+        state[keys["columns"]] = [c for c in state[keys["columns"]] if c != weight]
+        state.weight_note = (
+            f"`{weight}` is the weight column now, so it left the columns EM uses: a count says "
+            "how many times a row counts, it is not one of its coordinates."
+        )
+
+
+def weight_widget(dataset, numeric: list[str]) -> None:
+    """The optional weight or count column: None (unweighted) unless the person picks one."""
+    state, key = st.session_state, PREP_WIDGETS["weight_column"]
+    if state[key] not in numeric:
+        state[key] = None
+    suggested = set(weight_candidates(dataset.table, dataset.report))
+    st.selectbox(
+        "Weight or count column (optional; each row counts as this many observations)",
+        [None, *numeric],
+        format_func=lambda c: (
+            "none (every row counts once)"
+            if c is None
+            else f"{c} (looks like a count)"
+            if c in suggested
+            else str(c)
+        ),
+        key=key,
+        on_change=_weight_chosen,
+        help="For an aggregated table, where a row stands for several identical observations "
+        "(a count), or for sampling weights. EM then weights every row by it; rows of weight "
+        "0 are drawn but do not count. A missing weight drops its row.",
+    )
+    if note := state.pop("weight_note", None):
+        st.caption(f"• {note}")
+
+
 def preparation_widgets(missing, scaling, views, fit_on, metrics) -> Preparation:
     """Columns, label, missing values, scaling, view, fit target and UMAP settings, live.
 
@@ -88,6 +126,7 @@ def preparation_widgets(missing, scaling, views, fit_on, metrics) -> Preparation
         format_func=lambda c: "none" if c is None else str(c),
         key=keys["label_column"],
     )
+    weight_widget(dataset, numeric)
     c = st.columns(4)
     for col, (label, options, field) in zip(
         c,
@@ -119,6 +158,7 @@ def preparation_widgets(missing, scaling, views, fit_on, metrics) -> Preparation
         state[keys["metric"]],
         int(state[keys["seed"]]),
         state[keys["fit_on"]],
+        state[keys["weight_column"]],
     )
     state.preparation = new
     return new

@@ -69,6 +69,8 @@ class Preparation:
     metric: str = "euclidean"
     seed: int = 42
     fit_on: str = "features"
+    #: A column of weights or counts (an aggregated table), never a feature; None: unweighted.
+    weight_column: str | None = None
 
 
 class _LRU:
@@ -129,6 +131,7 @@ def _prepare(key: str, _table: pd.DataFrame, prep: Preparation) -> PreparedData:
         label_column=prep.label_column,
         missing=prep.missing,
         scaling=prep.scaling,
+        weight_column=prep.weight_column,
     )
 
 
@@ -219,6 +222,7 @@ _PREP_PARAMS = {
     "metric": "metric",
     "seed": "useed",
     "fit_on": "fit_on",
+    "weight_column": "weight",
 }
 #: FitSettings field -> query parameter.
 _SETTINGS_PARAMS = {
@@ -279,7 +283,7 @@ def _override(base, mapping: dict[str, str], qp):
         text = qp[name]
         if f.name == "columns":
             changes[f.name] = tuple(c for c in text.split(_COLUMN_SEPARATOR) if c)
-        elif f.name == "label_column":
+        elif f.name in ("label_column", "weight_column"):
             changes[f.name] = text or None
         else:
             changes[f.name] = _typed(type(current), text)
@@ -314,6 +318,8 @@ def ensure_state() -> None:
                 raise ValueError("unknown columns")
             if prep.label_column is not None and prep.label_column not in known:
                 raise ValueError("unknown label column")
+            if prep.weight_column is not None and prep.weight_column not in known:
+                raise ValueError("unknown weight column")
             st.session_state.preparation = prep
         except (ValueError, TypeError):
             notes.append("The link's column choices do not fit these data; the defaults are used.")
@@ -599,14 +605,34 @@ def projection_progress(job: ProjectionJob, *, where: str) -> None:
 
 
 def data_summary() -> str:
-    """One line on the current data set and its preparation."""
+    """One line on the current data set and its preparation.
+
+    With a weight column: "geyser_counts, 110 rows, total weight 272 (`count`) · ...".
+    """
     dataset: Dataset = st.session_state.dataset
     prep: Preparation = st.session_state.preparation
     view = {"none": "the two columns", "pca": "PCA", "umap": "UMAP"}[prep.method]
     return (
-        f"**Data:** {dataset.name}, {len(dataset.table):,} rows · {len(prep.columns)} "
-        f"column(s), {prep.scaling} scaling · view: {view}"
+        f"**Data:** {dataset.name}, {len(dataset.table):,} rows{_total_weight(dataset, prep)} · "
+        f"{len(prep.columns)} column(s), {prep.scaling} scaling · view: {view}"
     )
+
+
+def _total_weight(dataset: Dataset, prep: Preparation) -> str:
+    """ ", total weight 272 (`count`)" for a usable weight column, else ""."""
+    name = prep.weight_column
+    if name is None or name not in dataset.table.columns:
+        return ""
+    try:
+        values = dataset.table[name].to_numpy(dtype=float, na_value=float("nan"))
+    except (TypeError, ValueError):
+        return ""  # a text column: the Data page says why it cannot weight the rows
+    values = values[values == values]  # without the missing ones, which are dropped
+    if not len(values) or (values < 0).any() or not (values < float("inf")).all():
+        return ""
+    total = float(values.sum())
+    shown = f"{total:,.0f}" if total == round(total) else f"{total:,.6g}"
+    return f", total weight {shown} (`{name}`)"
 
 
 def cached_for_fit(name: str, build):
