@@ -48,7 +48,7 @@ from .compare import match_components
 from .criteria import classification_entropy as classification_entropy  # (re-exported)
 from .criteria import n_parameters as n_parameters  # (re-exported)
 from .em import FitHistory, RunTrace, Snapshot
-from .engines import check_engine
+from .engines import check_engine, resolve_engine
 from .init import HC_SUBSET, check_init_params, params_from_responsibilities
 from .model import GaussianMixtureEM, check_weights, total_weight
 from .params import ALL_COVARIANCE_TYPES, MCLUST_MODELS, MixtureParams, covariance_model
@@ -429,6 +429,18 @@ def _start_of(
     }
 
 
+def _sweep_engine(X: np.ndarray, engine: str, runs: int, max_components: int) -> str:
+    """The engine for every fit of a sweep: 'auto' decided on the work of all of them."""
+    if check_engine(engine) != "auto":
+        return engine
+    k = max_components
+    probe = MixtureParams.from_covariances(
+        np.full(k, 1.0 / k), np.zeros((k, X.shape[1])), np.ones(k), "spherical"
+    )
+    # about a hundred iterations per run, the order of a cell's EM at the sweep's tolerance
+    return resolve_engine(X, probe, engine, passes=runs * 100)
+
+
 def _failed_row(covariance_type: str, k: int, d: int, tol: float, error: Exception) -> dict:
     return {
         "covariance_type": covariance_type,
@@ -588,9 +600,9 @@ def sweep(
         criterion is weighted, BIC's n is the total weight (integer weights: the sweep of
         the repeated rows).
     engine : str, default 'auto'
-        As in :class:`GaussianMixtureEM` ('auto' decides per cell: the compiled engine for
-        large data; on small data its threads cost more than they save, above all on a
-        busy machine).
+        As in :class:`GaussianMixtureEM`, but 'auto' decides once for the whole sweep, on
+        the work of all its fits: a sweep of a small data set is a thousand EM runs, which
+        repay loading the compiled engine many times over (small passes run on one thread).
 
     Returns
     -------
@@ -660,7 +672,7 @@ def sweep(
         "reg_covar": reg_covar,
         "max_iter": max_iter,
         "init_params": init_params,
-        "engine": check_engine(engine),
+        "engine": _sweep_engine(X, engine, len(types) * len(ks) * n_init, int(max_components)),
     }
 
     def fit(covariance_type: str, k: int, cell_tol: float) -> tuple[dict, GaussianMixtureEM]:

@@ -1,0 +1,203 @@
+"""Model selection: our sweep against R's ``Mclust`` and a scikit-learn sweep, same grid.
+
+For each data set, in one run and on the same numbers:
+
+* **ours**: :func:`gmm_core.selection.sweep` with its defaults (mclust's hierarchical start
+  shared by every model, tol 1e-5 for every cell, the contenders refitted to 1e-8), over
+  K = 1..9 and either mclust's fourteen models or the four that scikit-learn has too
+  (VVV, EEE, VVI, VII);
+* **Mclust**: ``Mclust(X, G = 1:9, modelNames = ...)`` with mclust's defaults, timed inside R
+  with ``system.time`` (R's start-up and reading the CSV are not counted), when ``Rscript``
+  and the mclust package are installed (``apt-get install -y r-base-core r-cran-mclust``);
+  skipped with the reason otherwise;
+* **scikit-learn**: ``GaussianMixture`` for the four covariance types and K = 1..9, one
+  k-means start per cell, once with scikit-learn's defaults (tol 1e-3, max_iter 100) and once
+  run as far as ours (tol 1e-5, max_iter 1000), BIC of every cell.
+
+It prints wall seconds and CPU seconds (ours and scikit-learn's: this process's CPU time;
+mclust's: R's user + system time), the ratios, and the model each one chooses with its BIC
+(in scikit-learn's sign: lower is better; mclust's BIC is the negative).
+
+Usage::
+
+    python bench/selection_speed.py            # Old Faithful, 20,000 x 2 synthetic, wine
+    python bench/selection_speed.py --quick    # Old Faithful only
+
+The machine's load average is printed with the results: on a busy machine the wall times of
+all three grow, the compiled engine's threads most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout, as the other benches
+    sys.path.insert(0, str(ROOT))
+
+from gmm_core.params import MCLUST_MODELS, SKLEARN_TO_MCLUST  # noqa: E402
+from gmm_core.selection import sweep  # noqa: E402
+
+G = 9
+FOUR = ("VVV", "EEE", "VVI", "VII")
+
+R_SCRIPT = r"""
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+X <- as.matrix(read.csv(args[1]))
+models <- strsplit(args[2], ",")[[1]]
+timing <- system.time(fit <- Mclust(X, G = 1:9, modelNames = models, verbose = FALSE))
+cat(sprintf(paste0('{"elapsed": %.4f, "cpu": %.4f, "model": "%s", "G": %d, ',
+    '"bic": %.6f, "version": "%s"}\n'), timing[["elapsed"]],
+    timing[["user.self"]] + timing[["sys.self"]], fit$modelName, fit$G,
+    fit$bic, as.character(packageVersion("mclust"))))
+"""
+
+
+def datasets(quick: bool) -> dict[str, np.ndarray]:
+    """The data sets: shipped with the package, or generated from a fixed seed."""
+    faithful = pd.read_csv(ROOT / "gmm_core" / "datasets" / "faithful.csv").to_numpy(float)
+    if quick:
+        return {"Old Faithful (272 x 2)": faithful}
+    rng = np.random.default_rng(0)
+    parts = []
+    for centre in rng.uniform(-10, 10, (6, 2)):
+        a = rng.normal(size=(2, 2))
+        parts.append(rng.multivariate_normal(centre, a @ a.T + 0.5 * np.eye(2), 20_000 // 6))
+    synthetic = np.concatenate(parts)
+    rng.shuffle(synthetic)
+    wine = load_wine().data
+    wine = (wine - wine.mean(axis=0)) / wine.std(axis=0)
+    return {
+        "Old Faithful (272 x 2)": faithful,
+        f"6 Gaussians ({len(synthetic):,} x 2)": synthetic,
+        "wine, standardised (178 x 13)": wine,
+    }
+
+
+def timed(function):
+    """Wall and CPU seconds of ``function()`` and its result."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def ours(X: np.ndarray, models: tuple[str, ...] | None) -> dict:
+    kwargs = {} if models is None else {"covariance_types": models}
+    wall, cpu, result = timed(lambda: sweep(X, G, keep_models=False, **kwargs))
+    best = result.best("bic")
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "choice": f"{best['covariance_type']}, K = {best['n_components']}",
+        "bic": float(best["bic"]),
+        "cells": len(result.table),
+        "iterations": int(result.table["n_iter"].sum()),
+    }
+
+
+def mclust(X: np.ndarray, models: tuple[str, ...]) -> dict | str:
+    """Mclust's timing and choice, or why it could not run."""
+    if shutil.which("Rscript") is None:
+        return "Rscript is not installed (apt-get install -y r-base-core r-cran-mclust)"
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "x.csv"
+        pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])]).to_csv(data, index=False)
+        script = Path(folder) / "run.R"
+        script.write_text(R_SCRIPT)
+        done = subprocess.run(
+            ["Rscript", str(script), str(data), ",".join(models)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        return f"Mclust did not run: {done.stderr.strip().splitlines()[-1:]}"
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "wall": out["elapsed"],
+        "cpu": out["cpu"],
+        "choice": f"{out['model']}, K = {out['G']}",
+        "bic": -out["bic"],
+        "version": out["version"],
+    }
+
+
+def sklearn_sweep(X: np.ndarray, tol: float, max_iter: int) -> dict:
+    def run() -> tuple[str, float]:
+        best = (None, np.inf)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for covariance_type in ("full", "tied", "diag", "spherical"):
+                for k in range(1, G + 1):
+                    model = GaussianMixture(
+                        k,
+                        covariance_type=covariance_type,
+                        tol=tol,
+                        max_iter=max_iter,
+                        random_state=0,
+                    ).fit(X)
+                    bic = model.bic(X)
+                    if bic < best[1]:
+                        best = (f"{SKLEARN_TO_MCLUST[covariance_type]}, K = {k}", bic)
+        return best
+
+    wall, cpu, (choice, bic) = timed(run)
+    return {"wall": wall, "cpu": cpu, "choice": choice, "bic": float(bic)}
+
+
+def line(name: str, result: dict | str, reference: dict) -> str:
+    if isinstance(result, str):
+        return f"  {name:<34} skipped: {result}"
+    ratio = result["wall"] / reference["wall"]
+    cpu_ratio = result["cpu"] / reference["cpu"]
+    return (
+        f"  {name:<34} {result['wall']:8.2f} s wall {result['cpu']:8.2f} s CPU"
+        f"   {ratio:6.1f}x / {cpu_ratio:6.1f}x ours   best {result['choice']:<12}"
+        f" BIC {result['bic']:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Old Faithful only")
+    args = parser.parse_args()
+    # Compile and load the kernels (the hierarchical start's, the E-step's) before timing.
+    warm = datasets(True)["Old Faithful (272 x 2)"]
+    sweep(warm, 2, covariance_types=("VVV",))
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; K = 1..{G}")
+    print("  (ratios: their time / ours, wall and CPU; BIC in scikit-learn's sign)")
+    for name, X in datasets(args.quick).items():
+        for label, models in (("14 models", None), ("4 models", FOUR)):
+            print(f"\n{name}, {label}:")
+            reference = ours(X, models)
+            print(
+                f"  {'ours (sweep)':<34} {reference['wall']:8.2f} s wall "
+                f"{reference['cpu']:8.2f} s CPU   {'':>18}   best {reference['choice']:<12}"
+                f" BIC {reference['bic']:.2f}   ({reference['cells']} cells, "
+                f"{reference['iterations']:,} EM iterations)"
+            )
+            print(line("Mclust", mclust(X, models or MCLUST_MODELS), reference))
+            if models is not None:
+                print(line("scikit-learn, its defaults", sklearn_sweep(X, 1e-3, 100), reference))
+                print(line("scikit-learn, tol 1e-5", sklearn_sweep(X, 1e-5, 1000), reference))
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
