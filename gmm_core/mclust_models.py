@@ -60,6 +60,10 @@ so that from the same start these functions and :func:`fit_mclust_model` reprodu
   shapes (and for VVE the volumes) in closed form; stop on the relative change of
   :math:`\\sum_k \\operatorname{tr}(W_k D A_k^{-1} D^T)`.
 
+The five iterative M-steps run compiled (numba, :mod:`gmm_core._mstep_kernels`, imported on
+first use so that importing this module never imports numba); that is their only
+implementation. The closed forms are NumPy here.
+
 One departure is offered, not imposed: mclust's VVE orientation update leaves the volumes
 :math:`\\lambda_k` out of the majorised objective (it minimises
 :math:`\\sum_k \\operatorname{tr}(W_k D A_k^{-1} D^T)` rather than the same sum weighted by
@@ -414,28 +418,21 @@ def _m_eei(N, W, n, start, tol, max_iter, exact):
 def _m_vei(N, W, n, start, tol, max_iter, exact):
     # mclust's msvei/mevei: alternate the volumes and the common shape from shape = 1.
     K, d = N.size, W.shape[1]
-    w = np.diagonal(W, axis1=1, axis2=2)  # (K, d)
-    _check_positive("VEI", "a component variance", w)
     if start is None:
         scale, shape = np.ones(K), np.ones(d)
     else:
-        scale, shape = np.array(start.scale, dtype=float), np.array(start.shape[0], dtype=float)
-    inner, err = 0, math.inf
-    while True:
-        _check_positive("VEI", "the shape", shape, _EPS)
-        inner += 1
-        old_scale, old_shape = scale, shape
-        scale = (w / shape).sum(axis=1) / (d * N)
-        _check_positive("VEI", "a volume", scale, _EPS)
-        shape = (w / scale[:, None]).sum(axis=0)
-        _check_positive("VEI", "the shape", shape, _EPS)
-        shape = shape / _geometric_mean(shape)
-        err = max(
-            np.max(np.abs(old_scale - scale) / (1.0 + scale)),
-            np.max(np.abs(old_shape - shape) / (1.0 + shape)),
-        )
-        if not (err > tol and inner <= max_iter):
-            break
+        scale, shape = start.scale, start.shape[0]
+    kernels = _kernels()
+    scale, shape, inner, err, status = kernels.vei(
+        np.diagonal(W, axis1=1, axis2=2).copy(),
+        N,
+        np.ascontiguousarray(scale, dtype=np.float64),
+        np.ascontiguousarray(shape, dtype=np.float64),
+        float(tol),
+        int(max_iter),
+    )
+    if status:
+        raise _fail("VEI", kernels.REASONS[status])
     shapes = np.broadcast_to(shape, (K, d)).copy()
     return _compose_cov_diag(scale, shapes), scale, shapes, None, inner, float(err)
 
@@ -489,34 +486,24 @@ def _m_vev(N, W, n, start, tol, max_iter, exact):
     # mclust's msvev/mevev: D_k = eigenvectors of W_k, then alternate the volumes and the
     # common shape on the eigenvalues, starting from EEV's shape.
     K, d = N.size, W.shape[1]
-    values, axes = _eigh_descending(W)
-    _check_positive("VEV", "an eigenvalue of a scatter matrix", values)
     if start is None:
-        pooled = values.sum(axis=0)
-        g = _geometric_mean(pooled)
-        shape = pooled / g
-        # mclust's starting volumes (only the first convergence check sees them)
-        scale = g / (N * n)
+        scale, shape = np.ones(K), np.ones(d)
     else:
-        scale, shape = np.array(start.scale, dtype=float), np.array(start.shape[0], dtype=float)
-    inner, err = 0, math.inf
-    while inner < max_iter:
-        old_scale, old_shape = scale, shape
-        scale = (values / shape).sum(axis=1) / (N * d)
-        _check_positive("VEV", "a volume", scale)
-        shape = (values / scale[:, None]).sum(axis=0)
-        _check_positive("VEV", "the shape", shape)
-        shape = shape / _geometric_mean(shape)
-        inner += 1
-        err = max(
-            np.max(np.abs(old_shape - shape) / (1.0 + shape)),
-            np.max(np.abs(scale - old_scale) / (1.0 + scale)),
-        )
-        if err < tol:
-            break
-    _check_positive("VEV", "the shape", np.sqrt(shape), _RTEPS)
-    shapes = np.broadcast_to(shape, (K, d)).copy()
-    return _compose(scale, shapes, axes), scale, shapes, axes, inner, float(err)
+        scale, shape = start.scale, start.shape[0]
+    kernels = _kernels()
+    scale, shape, axes, cov, inner, err, status = kernels.vev(
+        W,
+        N,
+        float(n),
+        np.ascontiguousarray(scale, dtype=np.float64),
+        np.ascontiguousarray(shape, dtype=np.float64),
+        start is not None,
+        float(tol),
+        int(max_iter),
+    )
+    if status:
+        raise _fail("VEV", kernels.REASONS[status])
+    return cov, scale, np.broadcast_to(shape, (K, d)).copy(), axes, inner, float(err)
 
 
 def _m_evv(N, W, n, start, tol, max_iter, exact):
@@ -538,123 +525,61 @@ def _m_vee(N, W, n, start, tol, max_iter, exact):
     # mclust's msvee/mevee (Celeux & Govaert 1995): C = sum_k W_k / lambda_k scaled to
     # determinant one, lambda_k = tr(W_k C^-1) / (d N_k), from lambda = 1.
     K, d = N.size, W.shape[1]
-    try:
-        np.linalg.cholesky(W)
-    except np.linalg.LinAlgError:
-        raise _fail("VEE", "a scatter matrix is not positive definite") from None
-    scale = np.ones(K) if start is None else np.array(start.scale, dtype=float)
-    inner, err, previous = 0, math.inf, _HUGE
-    while True:
-        inner += 1
-        C = np.einsum("kij,k->ij", W, 1.0 / scale)
-        eig = np.linalg.eigvalsh(C)
-        _check_positive("VEE", "an eigenvalue of the common matrix", eig)
-        C = C / _geometric_mean(eig)
-        try:
-            np.linalg.cholesky(C)
-        except np.linalg.LinAlgError:
-            raise _fail("VEE", "the common matrix is not positive definite") from None
-        C_inv = np.linalg.inv(C)
-        scale = np.einsum("kij,ji->k", W, C_inv) / (d * N)
-        _check_positive("VEE", "a volume", scale)
-        target = N.sum() * d + d * np.sum(np.log(scale) * N)
-        err = abs(target - previous) / (1.0 + abs(target))
-        previous = target
-        if not (err > tol and inner < max_iter):
-            break
-    C = 0.5 * (C + C.T)
-    values, vectors = np.linalg.eigh(C)
-    values, vectors = values[::-1], vectors[:, ::-1]
-    shape = values / _geometric_mean(values)
-    _check_positive("VEE", "the shape", shape, _RTEPS)
-    _check_positive("VEE", "a volume", scale, _RTEPS)
-    cov = scale[:, None, None] * C
+    scale = np.ones(K) if start is None else start.scale
+    kernels = _kernels()
+    scale, shape, vectors, cov, inner, err, status = kernels.vee(
+        W, N, np.ascontiguousarray(scale, dtype=np.float64), float(tol), int(max_iter)
+    )
+    if status:
+        raise _fail("VEE", kernels.REASONS[status])
     shapes = np.broadcast_to(shape, (K, d)).copy()
     axes = np.broadcast_to(vectors, (K, d, d)).copy()
     return cov, scale, shapes, axes, inner, float(err)
 
 
-def _polar(F: np.ndarray) -> np.ndarray:
-    """``P R^T`` for the SVD ``F = P B R^T``: the orthogonal matrix nearest ``F``."""
-    P, _, RT = np.linalg.svd(F)
-    return P @ RT
+def _kernels():
+    # numba, on first use only: importing this module must stay cheap
+    from . import _mstep_kernels
+
+    return _mstep_kernels
 
 
-def _common_orientation_mm(
-    model: str,
-    N: np.ndarray,
-    W: np.ndarray,
-    start: MStep | None,
-    tol: float,
-    max_iter: int,
-    exact: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, float]:
+def _common_orientation_mm(model, N, W, start, tol, max_iter, exact):
     """EVE / VVE: the common orientation by Browne & McNicholas's MM, as mclust iterates it.
 
-    Returns the volumes (K,), shapes (K, d), the orientation D (d, d), iterations and the
-    last relative change.
+    Compiled: :func:`gmm_core._mstep_kernels.common_orientation_mm`.
     """
     K, d = N.size, W.shape[1]
-    if np.any(np.linalg.eigvalsh(W)[:, 0] < _RTEPS):
-        raise _fail(model, "a scatter matrix is (nearly) singular")
-    volumes = model == "VVE"
     if start is None:
         D, shape, scale = np.eye(d), np.ones((K, d)), np.ones(K)
     else:
-        D = np.array(start.orientation[0], dtype=float)
-        shape = np.array(start.shape, dtype=float)
-        scale = np.array(start.scale, dtype=float)
+        D, shape, scale = start.orientation[0], start.shape, start.scale
+    volumes = model == "VVE"
+    kernels = _kernels()
     # mclust's VVE majorises sum_k tr(W_k D A_k^-1 D^T) without the 1 / lambda_k weights;
     # exact=True weighs them in (the conditional maximiser); EVE's volume is common anyway.
-    weighted = exact and volumes
-    inner, err, previous = 0, math.inf, _HUGE
-    while True:
-        inner += 1
-        Wt = W / scale[:, None, None] if weighted else W
-        # largest eigenvalue of each (weighted) scatter matrix, for the first majoriser
-        omega = np.linalg.eigvalsh(Wt)[:, -1]
-        inv_shape = 1.0 / shape  # (K, d)
-        # MM 1: F = sum_k A_k^-1 D^T (W_k - omega_k I);  D <- R P^T
-        DtW = np.einsum("ji,kjl->kil", D, Wt)  # D^T W_k
-        F1 = np.einsum("ki,kil->il", inv_shape, DtW - omega[:, None, None] * D.T[None])
-        D = _polar(F1).T
-        # MM 2: F = sum_k W_k D (A_k^-1 - max(A_k^-1) I);  D <- P R^T
-        WD = np.einsum("kij,jl->kil", Wt, D)
-        F2 = np.einsum("kil,kl->il", WD, inv_shape - inv_shape.max(axis=1, keepdims=True))
-        D = _polar(F2)
-        M = np.einsum("ji,kjl,li->ki", D, W, D)  # diag(D^T W_k D), (K, d)
-        _check_positive(model, "a shape", M)
-        if volumes:
-            M_per = M / N[:, None]
-            scale = _geometric_mean(M_per)
-            shape = M_per / scale[:, None]
-        else:
-            shape = M / _geometric_mean(M)[:, None]
-        _check_positive(model, "a shape", shape, _RTEPS)
-        if weighted:
-            target = d * N.sum() + d * np.sum(N * np.log(scale))
-        else:
-            target = float(np.sum(M / shape))
-        err = abs(target - previous) / (1.0 + abs(target))
-        previous = target
-        if not (err > tol and inner < max_iter):
-            break
-    if not volumes:
-        scale = np.full(K, np.sum(M / shape) / (N.sum() * d))
-    return scale, shape, D, inner, float(err)
+    scale, shape, D, cov, inner, err, status = kernels.common_orientation_mm(
+        W,
+        N,
+        np.ascontiguousarray(D, dtype=np.float64),
+        np.ascontiguousarray(shape, dtype=np.float64),
+        np.ascontiguousarray(scale, dtype=np.float64),
+        volumes,
+        exact and volumes,
+        float(tol),
+        int(max_iter),
+    )
+    if status:
+        raise _fail(model, kernels.REASONS[status])
+    return cov, scale, shape, np.broadcast_to(D, (K, d, d)).copy(), inner, err
 
 
 def _m_eve(N, W, n, start, tol, max_iter, exact):
-    scale, shape, D, inner, err = _common_orientation_mm("EVE", N, W, start, tol, max_iter, exact)
-    axes = np.broadcast_to(D, (N.size, *D.shape)).copy()
-    return _compose(scale, shape, axes), scale, shape, axes, inner, err
+    return _common_orientation_mm("EVE", N, W, start, tol, max_iter, exact)
 
 
 def _m_vve(N, W, n, start, tol, max_iter, exact):
-    scale, shape, D, inner, err = _common_orientation_mm("VVE", N, W, start, tol, max_iter, exact)
-    _check_positive("VVE", "a volume", scale, _RTEPS)
-    axes = np.broadcast_to(D, (N.size, *D.shape)).copy()
-    return _compose(scale, shape, axes), scale, shape, axes, inner, err
+    return _common_orientation_mm("VVE", N, W, start, tol, max_iter, exact)
 
 
 _IMPLEMENTATIONS: dict[str, Callable[..., _Inner]] = {
@@ -676,9 +601,9 @@ _IMPLEMENTATIONS: dict[str, Callable[..., _Inner]] = {
 
 
 def _check_statistics(N, means, scatter, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    N = np.asarray(N, dtype=np.float64)
+    N = np.ascontiguousarray(N, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
-    scatter = np.asarray(scatter, dtype=np.float64)
+    scatter = np.ascontiguousarray(scatter, dtype=np.float64)
     if (
         N.ndim != 1
         or means.ndim != 2
