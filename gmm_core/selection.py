@@ -469,7 +469,8 @@ def _fit_cell(
     start: dict,
 ) -> tuple[dict, GaussianMixtureEM]:
     """Fit one (model, K) cell of a sweep: its table row and the fitted estimator."""
-    model = GaussianMixtureEM(k, covariance_type=covariance_type, **settings)
+    chosen = {name: value for name, value in settings.items() if name != "requested_engine"}
+    model = GaussianMixtureEM(k, covariance_type=covariance_type, **chosen)
     try:
         if k > distinct:
             # Not fitted: K - distinct components would have no row of their own (and
@@ -481,8 +482,9 @@ def _fit_cell(
         model.set_params(**start)
         # Non-convergence is a column of the table, not a warning per cell.
         model.fit(X, sample_weight=sample_weight, warn_convergence=False)
-        # The cell as it is reproduced on its own ('hc' hands its start over as arrays).
-        model.set_params(**dict.fromkeys(start))
+        # The cell as it is reproduced on its own ('hc' hands its start over as arrays, and
+        # 'auto' was decided once for the sweep: the engines agree to rounding).
+        model.set_params(**dict.fromkeys(start), engine=settings["requested_engine"])
     except ValueError as exc:
         # Arguments were checked before, so what is left depends on the data: degenerate
         # covariances (DegenerateCovarianceError is a ValueError), mclust's singular ones.
@@ -673,6 +675,7 @@ def sweep(
         "max_iter": max_iter,
         "init_params": init_params,
         "engine": _sweep_engine(X, engine, len(types) * len(ks) * n_init, int(max_components)),
+        "requested_engine": engine,
     }
 
     def fit(covariance_type: str, k: int, cell_tol: float) -> tuple[dict, GaussianMixtureEM]:
