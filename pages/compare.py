@@ -9,6 +9,7 @@ from gmm_core.dashboard.comparing import (
     compare_runs,
     matching_cost_help,
     run_sklearn,
+    sklearn_gap,
 )
 from gmm_core.dashboard.data import safe_csv_bytes
 from pages.ui.state import keep, remembered
@@ -43,6 +44,12 @@ def main() -> None:
             icon="⚠️",
         )
         st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
+
+    gap = sklearn_gap(fit)
+    if gap is not None:  # one of mclust's ten models that scikit-learn does not have
+        st.warning(gap, icon="🔀")
+        st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
+        return
 
     c1, c2, c3 = st.columns(3)
     mode = c1.radio(

@@ -44,6 +44,16 @@ def fit_panel() -> None:
     if result is None:
         st.info("Choose data on the Data page; the fit appears here.")
         return
+    handed = st.session_state.get("handed_over")
+    if handed is not None and handed[0] == settings:
+        cell, warning = handed[1], handed[2]
+        st.info(
+            f"From Model selection: {cell[0]}, K = {cell[1]}, with the sweep's start, seed "
+            f"and tolerance ({settings.tol:g}).",
+            icon="📈",
+        )
+        if warning:
+            st.warning(warning, icon="⚠️")
     draw(result)
 
 

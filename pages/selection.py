@@ -1,13 +1,10 @@
-"""Model selection page: BIC, AIC and ICL over K and covariance types; restarts explored."""
+"""Model selection page: mclust's BIC plot over the fourteen models, the best model's
+classification and uncertainty, the table, and any cell handed to the Fit page."""
 
 import streamlit as st
 
-from gmm_core.dashboard.figures import criteria_figure
-from gmm_core.dashboard.fit_views import restart_explorer
-from gmm_core.dashboard.fitting import FitSettings, fit_view
-from gmm_core.init import INIT_METHODS
-from gmm_core.params import COVARIANCE_TYPES
-from gmm_core.selection import COLUMN_TITLES, DIRECTION_NOTE, MAX_SWEEP_COMPONENTS, sweep
+from gmm_core.dashboard import model_selection as ms
+from gmm_core.dashboard.fitting import fit_view
 from pages.ui.state import (
     Pending,
     keep,
@@ -16,123 +13,117 @@ from pages.ui.state import (
     remembered,
     set_settings,
 )
-from pages.ui.widgets import INIT_LABELS
+from pages.ui.widgets import remembered_widget, sweep_fields
 
 
 def main() -> None:
     """The page; it returns early (never st.stop) so that app.py can still draw the summary
     line and write the link after it."""
     st.title("Model selection")
-    st.caption(DIRECTION_NOTE)
     ready = prepared_and_projection()
     if isinstance(ready, Pending):
         projection_progress(ready.job, where="The sweep can run once the projection is ready.")
     if ready is None or isinstance(ready, Pending):
         return
-    view = fit_view(ready.prepared, ready.projection, fit_on=st.session_state.preparation.fit_on)
-    n = len(view.X)
-
-    # The sweep's choices live in plain keys too, so they survive a visit to another page.
-    defaults = {"sel_max_k": min(8, n), "sel_types": list(COVARIANCE_TYPES), "sel_restarts": 3}
-    defaults |= {"sel_seed": 42, "sel_init": "kmeans", "sel_tol": 1e-3}
-    key = {name: remembered(name, value) for name, value in defaults.items()}
-    with st.form("sweep"):
-        row = st.container(horizontal=True, gap="medium")
-        largest = min(MAX_SWEEP_COMPONENTS, n)
-        row.number_input("Largest K", 1, largest, key=key["sel_max_k"], width=130)
-        row.pills(
-            "Covariance types", COVARIANCE_TYPES, selection_mode="multi", key=key["sel_types"]
-        )
-        row.number_input("Restarts per model", 1, 20, key=key["sel_restarts"], width=150)
-        row.number_input("Seed", 0, 2**31 - 1, key=key["sel_seed"], width=130)
-        row.number_input(
-            "Tolerance", 0.0, 1.0, format="%.0e", step=1e-4, key=key["sel_tol"], width=150
-        )
-        st.pills(
-            "Initialisation (the sweep's default, kmeans, is deterministic per seed; the Fit "
-            "page's default is wide)",
-            INIT_METHODS,
-            key=key["sel_init"],
-            required=True,
-            format_func=lambda m: INIT_LABELS.get(m, m),
-        )
-        run = st.form_submit_button("Run the sweep", type="primary")
-    for name in defaults:  # a form allows no on_change: copy the choices back after it
-        keep(name)
     state = st.session_state
+    view = fit_view(ready.prepared, ready.projection, fit_on=state.preparation.fit_on)
+    choices = sweep_fields(len(view.X))
+    key = (state.dataset.key, state.preparation, choices)
     st.caption(f"EM fits {view.space}. Running the sweep again replaces these results.")
-
-    key = (state.dataset.key, state.preparation, state.sel_max_k, tuple(state.sel_types))
-    key += (state.sel_restarts, state.sel_seed, state.sel_init, state.sel_tol)
-    if run and not state.sel_types:
-        st.error("Choose at least one covariance type.", icon="⚠️")
-    elif run:
-        bar = st.progress(0.0, text="Sweeping…")
-        result = sweep(
-            view.X,
-            int(state.sel_max_k),
-            covariance_types=state.sel_types,
-            n_init=int(state.sel_restarts),
-            random_state=int(state.sel_seed),
-            init_params=state.sel_init,
-            tol=float(state.sel_tol),
-            progress=lambda done, total, label: bar.progress(done / total, text=label),
-        )
-        bar.empty()
-        state.sweep_result = (key, result)
+    if st.button("Run the sweep", type="primary", key="sel_run"):
+        if not choices.models:
+            st.error("Choose at least one model.", icon="⚠️")
+        else:
+            bar = st.progress(0.0, text="Sweeping…")
+            result = ms.run_sweep(
+                view.X, choices, lambda done, total, label: bar.progress(done / total, text=label)
+            )
+            bar.empty()
+            state.sweep_result = (key, result, choices)
     if "sweep_result" not in state:
-        st.info("Choose the range and press **Run the sweep**.")
+        st.info("Choose the models and the range, then press **Run the sweep**.")
         return
-    old_key, result = state.sweep_result
+    old_key, result, swept = state.sweep_result
     if old_key != key:
         st.warning("These results are for other settings or data; press **Run the sweep** again.")
+    if old_key[:2] != key[:2]:
+        return  # another data set or preparation: the old fits do not belong to this view
 
-    tabs = st.tabs(["BIC", "AIC", "ICL"])
-    for tab, criterion in zip(tabs, ["bic", "aic", "icl"], strict=True):
+    mclust = remembered_widget(
+        st.toggle, "mclust's sign (higher is better)", "sel_mclust_sign", False
+    )
+    st.caption(ms.direction_note(mclust))
+    tabs = st.tabs([c.upper() for c in ms.CRITERIA])
+    for tab, criterion in zip(tabs, ms.CRITERIA, strict=True):
         for note in result.notes(criterion):
             tab.warning(note, icon="⚠️")
-        try:
-            best = result.best(criterion)
-        except ValueError:
-            continue  # the notes above say why there is no sound model
-        choice = (best["covariance_type"], int(best["n_components"]))
-        tab.plotly_chart(criteria_figure(result.table, criterion.upper(), choice), width="stretch")
-        tab.markdown(
-            f"Best by {criterion.upper()}: **{choice[0]}, K = {choice[1]}** "
-            f"({best[criterion]:,.2f}), among the fits that are not degenerate."
-        )
-    table = result.table
-    if "error" in table and table["error"].isna().all():
-        table = table.drop(columns="error")  # no fit failed: an empty column says nothing
-    table = table.rename(columns=COLUMN_TITLES)
-    st.dataframe(table, width="stretch", hide_index=True)
+        figure = ms.criterion_figure(result, criterion, mclust_sign=mclust)
+        tab.plotly_chart(figure, width="stretch", key=f"sel_{criterion}")
+        line = ms.best_line(result, criterion, mclust_sign=mclust)
+        if line:
+            tab.markdown(line)
+    if (failed := ms.failed_caption(result.table)) is not None:
+        st.caption(failed)
 
-    fitted = sorted(result.models)
     try:
-        best_bic = result.best("bic")
-        start = fitted.index((best_bic["covariance_type"], int(best_bic["n_components"])))
+        best = result.best("bic")
+        best_cell = (best["covariance_type"], int(best["n_components"]))
     except ValueError:
-        start = 0
-    chosen = st.selectbox("Model", fitted, index=start, format_func=lambda m: f"{m[0]}, K = {m[1]}")
-    if st.button("Fit this model on the Fit page", type="primary"):
-        settings = FitSettings(
-            n_components=chosen[1],
-            covariance_type=chosen[0],
-            init_params=old_key[6],
-            random_state=int(old_key[5]),
-            n_init=int(old_key[4]),
-            tol=float(old_key[7]),
+        best_cell = None
+    if best_cell is not None and best_cell in result.models:
+        st.subheader(
+            f"The best model by BIC: {ms.describe_model(best_cell[0])}, K = {best_cell[1]}"
         )
-        set_settings(settings)
-        st.switch_page("pages/fit.py")
+        st.plotly_chart(
+            ms.classification_figure(result.models[best_cell], view),
+            width="stretch",
+            key="sel_unsure",
+        )
+        st.caption(
+            "Colours: each point's most likely component. Bigger, darker points are less sure "
+            "(uncertainty 1 − max responsibility), as in mclust's uncertainty plot."
+        )
 
-    st.subheader("Restart explorer")
-    figure, optima = restart_explorer(result.models[chosen])
-    st.plotly_chart(figure, width="stretch")
-    st.caption(
-        "Each distinct local optimum the restarts reached, best first, and how many found it:"
+    st.subheader("Every fit")
+    shown = ms.people_table(result.table, mclust_sign=mclust)
+    st.dataframe(ms.styled_table(shown), width="stretch", hide_index=True, key="sel_table")
+    st.download_button(
+        "The table (CSV)",
+        ms.table_csv(result.table),
+        file_name="model_selection.csv",
+        mime="text/csv",
+        on_click="ignore",
+        help="Machine column names, scikit-learn's sign (lower is better).",
     )
-    st.dataframe(optima, width="stretch", hide_index=True)
+
+    st.subheader("Fit one of them on the Fit page")
+    cells = ms.cells(result)
+    if not cells:
+        return
+    labels = {
+        (r.covariance_type, int(r.n_components)): ms.cell_label(r._asdict())
+        for r in result.table.itertuples()
+    }
+    if state.get("sel_cell") not in cells:
+        state.sel_cell = best_cell if best_cell in cells else cells[0]
+    if state.get("_sel_cell", state.sel_cell) not in cells:  # a cell of an earlier sweep
+        state._sel_cell = state.sel_cell
+    chosen = st.selectbox(
+        "Model",
+        cells,
+        format_func=labels.get,
+        key=remembered("sel_cell", state.sel_cell),
+        on_change=keep,
+        args=("sel_cell",),
+    )
+    settings, warning = ms.hand_over(result, chosen, swept)
+    if warning:
+        st.warning(warning, icon="⚠️")
+    if st.button("Fit this model on the Fit page", type="primary", key="sel_hand"):
+        set_settings(settings)
+        state.handed_over = (settings, chosen, warning)
+        state.fit_now = settings
+        st.switch_page("pages/fit.py")
 
 
 main()

@@ -4,6 +4,7 @@ Widgets are found by their keys, as a person finds them by their labels; each in
 followed by what the app does next (live: nothing; an expensive fit: one press of Fit).
 """
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -272,37 +273,105 @@ def by_label(widgets, label: str):
     return next(w for w in widgets if w.label == label)
 
 
-def test_model_selection_sweeps_and_hands_over_to_fit(app):
+def sweep_on(app: AppTest, sample: str | None, max_k: int) -> AppTest:
+    """Open ``sample`` (None: the default one), go to Model selection, sweep K = 1..max_k."""
+    if sample is not None:
+        app.switch_page("pages/data.py").run()
+        app.selectbox(key="sample_name").set_value(sample).run()
     app.switch_page("pages/selection.py").run()
     no_errors(app)
     assert "press **Run the sweep**" in app.info[0].value
-    by_label(app.number_input, "Largest K").set_value(5)
-    by_label(app.number_input, "Restarts per model").set_value(2)
-    by_label(app.button, "Run the sweep").click().run()
+    app.number_input(key="_sel_max_k").set_value(max_k).run()
+    app.button(key="sel_run").click().run()
     no_errors(app)
+    return app
+
+
+def values(y) -> np.ndarray:
+    """A trace's numbers, whether plotly wrote them as a list (with None gaps) or as a typed
+    array ({"dtype", "bdata"})."""
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).astype(float)
+    return np.array([np.nan if v is None else v for v in y], dtype=float)
+
+
+def bic_lines(app: AppTest) -> np.ndarray:
+    """The fourteen model lines of the BIC plot, concatenated (NaN at gaps)."""
+    spec = next(
+        json.loads(c.proto.spec) for c in app.get("plotly_chart") if "sel_bic" in c.proto.id
+    )
+    return np.concatenate([values(tr["y"]) for tr in spec["data"][:14]]), spec
+
+
+def best_line(app: AppTest, criterion: str = "BIC") -> str:
+    return next(m.value for m in app.markdown if m.value.startswith(f"Best by {criterion}"))
+
+
+def test_model_selection_sweeps_and_hands_over_to_fit(app):
+    # The page's defaults: mclust's fourteen models, its hierarchical start, tol 1e-5.
+    sweep_on(app, None, 5)
+    result = app.session_state.sweep_result[1]
+    assert len(result.table) == 14 * 5 and set(result.table["tol"]) <= {1e-5, 1e-8}
     # The default sample has four blobs: BIC must say so.
-    assert "K = 4" in next(m.value for m in app.markdown if m.value.startswith("Best by BIC"))
-    by_label(app.button, "Fit this model on the Fit page").click().run()
+    assert "K = 4" in best_line(app)
+    best = result.best("bic")
+    app.button(key="sel_hand").click().run()
     no_errors(app)
     fit = app.session_state.fit
-    assert fit.settings.n_components == 4 and fit.settings.n_init == 2
+    assert fit.settings.n_components == 4 and fit.settings.init_params == "hc"
+    assert fit.settings.tol == best["tol"]
     assert app.number_input(key="fit_n_components").value == 4
+    assert any("From Model selection" in i.value for i in app.info)
+
+
+def test_model_selection_on_old_faithful_is_mclusts_eee_3_in_either_sign(app):
+    sweep_on(app, "faithful", 4)
+    assert best_line(app).startswith("Best by BIC: **EEE, K = 3** (EEE: ellipsoidal, equal volume")
+    ours = {m.value.split(";")[1] for m in app.markdown if m.value.startswith("Best by")}
+    y_ours, _ = bic_lines(app)
+    app.toggle(key="_sel_mclust_sign").set_value(True).run()
+    no_errors(app)
+    assert "mclust's sign, higher is better" in best_line(app)
+    value = float(best_line(app).split(";")[1].split()[1].replace(",", ""))
+    assert value == pytest.approx(-app.session_state.sweep_result[1].best("bic")["bic"], abs=0.01)
+    assert value < 0
+    assert ours.isdisjoint(m.value.split(";")[1] for m in app.markdown if "Best by" in m.value)
+    y_mclust, spec = bic_lines(app)
+    assert np.isfinite(y_ours).sum() >= 40 and np.allclose(y_mclust, -y_ours, equal_nan=True)
+    assert "mclust" in spec["layout"]["yaxis"]["title"]["text"]
+    table = app.dataframe[0].value
+    assert "BIC (mclust)" in table.columns and (table["BIC (mclust)"].dropna() < 0).all()
+    # The best model's classification and uncertainty, with its ellipses (a linear view).
+    unsure = figure(app, "sel_unsure")
+    assert sum(tr.get("mode") == "lines" for tr in unsure["data"]) >= 3
+    assert any("EEE: ellipsoidal" in s.value for s in app.subheader)
 
 
 def test_model_selection_on_penguins_is_sound_and_not_at_the_edge(app):
-    app.switch_page("pages/data.py").run()
-    app.selectbox(key="sample_name").set_value("penguins").run()
-    app.switch_page("pages/selection.py").run()
-    by_label(app.button, "Run the sweep").click().run()
-    no_errors(app)
+    sweep_on(app, "penguins", 5)
     result = app.session_state.sweep_result[1]
     best = result.best("bic")
-    assert not best["degenerate"] and 1 < best["n_components"] < 8
-    assert not result.best_at_edge("bic")
+    assert not best["degenerate"] and 1 < best["n_components"] < 5
     table = app.dataframe[0].value
-    assert {"Degenerate", "Why degenerate", "BIC"} <= set(table.columns)
+    assert {"Status", "Degenerate", "Why degenerate", "BIC"} <= set(table.columns)
+    assert (table["Status"] != "sound").sum() == result.table["degenerate"].sum()
     # Degenerate cells are listed, never chosen.
-    assert "K = " in next(m.value for m in app.markdown if m.value.startswith("Best by BIC"))
+    assert "K = " in best_line(app)
+
+
+def test_a_handed_over_degenerate_cell_says_so(app):
+    sweep_on(app, None, 5)
+    result = app.session_state.sweep_result[1]
+    cells = result.table
+    app.session_state.sweep_result[1].table.loc[cells.index[-1], "degenerate"] = True
+    app.session_state.sweep_result[1].table.loc[cells.index[-1], "degeneracy"] = "forced"
+    last = (cells.iloc[-1]["covariance_type"], int(cells.iloc[-1]["n_components"]))
+    app.selectbox(key="_sel_cell").set_value(last).run()
+    assert any("is degenerate in the sweep (forced)" in w.value for w in app.warning)
+    app.button(key="sel_hand").click().run()
+    no_errors(app)
+    assert app.session_state.fit.settings.covariance_type == "full"  # VVV by its sklearn name
+    assert any("degenerate in the sweep" in w.value for w in app.warning)
 
 
 def test_penguins_with_defaults_fits_the_three_species(app):
@@ -340,3 +409,20 @@ def test_a_forced_collapse_is_flagged_not_just_converged(app):
     metric = next(m for m in app.metric if m.label == "converged")
     assert metric.value != "yes" and "degenerate" in metric.value
     assert any("coincide" in w.value or "one Gaussian" in w.value for w in app.warning)
+
+
+def test_the_fit_page_fits_mclusts_models_and_says_their_constraint(app):
+    control = app.button_group(key="fit_covariance_type")
+    assert {"full", "tied", "diag", "spherical", "VEV", "EII"} <= set(control.options)
+    assert not {"VVV", "EEE", "VVI", "VII"} & set(control.options)  # the four, once
+    assert "hc" in app.button_group(key="fit_init_params").options
+    control.set_value("VEV").run()
+    app.button_group(key="fit_init_params").set_value("hc").run()
+    no_errors(app)
+    fit = app.session_state.fit
+    assert fit.settings.covariance_type == "VEV" and fit.model.covariances_.shape == (4, 2, 2)
+    assert fit.settings.init_params == "hc"
+    assert any("VEV: ellipsoidal, variable volume" in c.value for c in app.caption)
+    latex = [x.value for x in app.get("latex")]
+    assert any("mclust's M-step for VEV" in line for line in latex)
+    assert any(r"\lambda_0 D_0 A D_0^\top" in line for line in latex)

@@ -303,3 +303,31 @@ def test_same_start_drift_from_a_single_point_start(blobs):
     assert ours.history_[0].weights.sum() == pytest.approx(4 / len(blobs))
     drift = same_start_drift(blobs, ours.history_, reg_covar=ours.reg_covar)
     assert drift.worst < 1e-10
+
+
+def test_a_model_sklearn_lacks_is_named_with_its_nearest_not_fitted(monkeypatch):
+    table, _ = load_sample("faithful")
+    vev = fit_table(table, n_components=3, covariance_type="VEV", init_params="hc")
+    fits = []
+    monkeypatch.setattr(GaussianMixture, "fit", lambda *a, **k: fits.append(1))
+    for mode in ("same start", "independent"):
+        run = run_sklearn(vev, mode=mode)
+        assert run.unsupported and run.model is None and fits == []
+        assert "has no **VEV** model" in run.error and "nearest of them is **full**" in run.error
+    with pytest.raises(SklearnFitError, match="VEV"):
+        compare_runs(vev, mode="same start")
+    # EEI is contained in tied (EEE) and in diag (VVI): tied has fewer parameters at K = 3.
+    eei = replace(vev, settings=replace(vev.settings, covariance_type="EEI"))
+    assert "nearest of them is **tied**" in run_sklearn(eei, mode="same start").error
+
+
+@pytest.mark.parametrize(("mclust", "sklearn"), [("VVV", "full"), ("EEE", "tied")])
+def test_mclusts_names_of_sklearns_four_are_compared_as_those(mclust, sklearn):
+    table, _ = load_sample("faithful")
+    ours = fit_table(table, n_components=2, covariance_type=mclust, init_params="kmeans")
+    run = run_sklearn(ours, mode="same start")
+    assert run.error is None and run.model.covariance_type == sklearn
+    assert run.drift.worst < 1e-8
+    independent = run_sklearn(ours, mode="independent", seed=1)
+    assert independent.error is None and independent.model.covariance_type == sklearn
+    assert compare_runs(ours, mode="same start", sklearn=run).ari == 1.0

@@ -258,3 +258,17 @@ def test_choices_survive_a_visit_to_another_page(app):
     assert by_label(app.selectbox, "Match components by").value == "symmetric_kl"
     assert by_label(app.number_input, "scikit-learn's random_state (independent)").value == 5
     assert app.session_state.comparison.sklearn.seed == 5
+
+
+def test_a_model_sklearn_lacks_is_explained_not_failed(app, monkeypatch):
+    from sklearn.mixture import GaussianMixture
+
+    faithful = sample("faithful")
+    show_fit(app, faithful, *make_fit(faithful, n_components=3, covariance_type="VEV"))
+    monkeypatch.setattr(GaussianMixture, "fit", lambda *a, **k: pytest.fail("sklearn ran"))
+    open_compare(app)
+    assert not app.error
+    text = app.warning[0].value
+    assert "has no **VEV** model" in text and "variable volume, equal shape" in text
+    assert "nearest of them is **full**" in text
+    assert not app.get("plotly_chart")

@@ -9,7 +9,7 @@ method never refits scikit-learn.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -18,9 +18,12 @@ from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
 
 from gmm_core import compare
+from gmm_core.em import Snapshot
+from gmm_core.params import COVARIANCE_TYPES, MixtureParams, covariance_model
 
 from . import figures
 from .fitting import FitResult
+from .model_selection import sklearn_lacks
 
 MODES: dict[str, str] = {
     "same start": "our starting point (same start)",
@@ -76,7 +79,11 @@ class SklearnRun:
     notes : tuple of str
         Sentences about how scikit-learn was run (e.g. a start it does not have).
     error : str or None
-        What went wrong and what to change, when scikit-learn failed.
+        What went wrong and what to change, when scikit-learn failed (or, with
+        ``unsupported``, why it was not run).
+    unsupported : bool
+        scikit-learn has no such covariance model (one of mclust's ten others), so it was
+        not fitted; ``error`` names what it lacks and the nearest of its four.
     """
 
     mode: str
@@ -87,6 +94,7 @@ class SklearnRun:
     timing: compare.Timing | None = None
     notes: tuple[str, ...] = ()
     error: str | None = None
+    unsupported: bool = False
     # What compare_runs derives from this run whatever the matching cost: scores, BIC and AIC
     # are full passes over the rows (about a second at 100,000 rows), done once per run.
     _shared: dict = field(default_factory=dict, repr=False)
@@ -147,6 +155,40 @@ def _failure_message(result: FitResult, where: str, err: Exception, *, seeded: b
     )
 
 
+def sklearn_gap(result: FitResult) -> str | None:
+    """Why scikit-learn cannot fit this fit's model, in words (None: it can).
+
+    scikit-learn has four of mclust's fourteen models (full = VVV, tied = EEE, diag = VVI,
+    spherical = VII); for the ten others this names what it lacks and the nearest of its
+    four (:func:`gmm_core.dashboard.model_selection.sklearn_lacks`).
+    """
+    s = result.settings
+    return sklearn_lacks(s.covariance_type, s.n_components, result.view.X.shape[1])
+
+
+class _SklearnNamed:
+    """A fit's history as scikit-learn would name it: mclust's VVV, EEE, VVI and VII are
+    scikit-learn's full, tied, diag and spherical, the same models under other names, which
+    scikit-learn's GaussianMixture does not accept."""
+
+    def __init__(self, history):
+        self._history = history
+
+    def __len__(self) -> int:
+        return len(self._history)
+
+    def __getitem__(self, index: int) -> Snapshot:
+        snap = self._history[index]
+        return replace(snap, params=_sklearn_params(snap.params))
+
+
+def _sklearn_params(params: MixtureParams) -> MixtureParams:
+    layout = covariance_model(params.covariance_type).layout
+    if params.covariance_type == layout:
+        return params
+    return MixtureParams(params.weights, params.means, params.covariances, None, layout)
+
+
 def run_sklearn(
     result: FitResult,
     *,
@@ -175,10 +217,16 @@ def run_sklearn(
         covariance): the caller shows it and keeps our fit.
     """
     view, ours, s = result.view, result.model, result.settings
+    gap = sklearn_gap(result)
+    if gap is not None:
+        return SklearnRun(mode, None, None, None, error=gap, unsupported=True)
+    history = ours.history_
+    if s.covariance_type not in COVARIANCE_TYPES:  # one of the four under mclust's name
+        history = _SklearnNamed(history)
     if mode == "same start":
         try:
             drift = compare.same_start_drift(
-                view.X, ours.history_, reg_covar=s.reg_covar, progress=progress
+                view.X, history, reg_covar=s.reg_covar, progress=progress
             )
         except ValueError as err:
             where = "while stepping from our starting point"
@@ -190,7 +238,7 @@ def run_sklearn(
                 timing = compare.time_from_same_start(
                     view.X,
                     ours,
-                    ours.history_[0].params,
+                    history[0].params,
                     n_iter=min(drift.steps, TIMING_ITERATIONS),
                 )
             except ValueError:
@@ -215,7 +263,7 @@ def run_sklearn(
         theirs, seconds_theirs = compare.fit_sklearn(
             view.X,
             s.n_components,
-            covariance_type=s.covariance_type,
+            covariance_type=covariance_model(s.covariance_type).layout,
             random_state=seed,
             init_params=init,
             tol=s.tol,

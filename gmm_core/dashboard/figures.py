@@ -1492,6 +1492,40 @@ def uncertainty_figure(
 
 _DEGENERATE_COLOR = "#9E9E9E"
 
+#: mclust's BIC-plot style per model (``mclust.options("bicPlotColors")`` and
+#: ``"bicPlotSymbols"`` of mclust 6.0, R's pch as plotly's symbol names), so that the Model
+#: selection page reads like ``plot(Mclust(X), what = "BIC")``. EII is mclust's "gray" made
+#: darker, so that it cannot be taken for a degenerate cell's hollow light grey.
+MCLUST_STYLES: dict[str, tuple[str, str]] = {
+    "EII": ("#6E6E6E", "triangle-up"),  # pch 17
+    "VII": ("#000000", "triangle-up-open"),  # pch 2
+    "EEI": ("#218B21", "circle"),  # pch 16
+    "EVI": ("#41884F", "circle-cross-open"),  # pch 10
+    "VEI": ("#508476", "circle-x-open"),  # pch 13
+    "VVI": ("#58819C", "circle-open"),  # pch 1
+    "EEE": ("#597DC3", "square"),  # pch 15
+    "VEE": ("#5178EA", "asterisk-open"),  # pch 8
+    "EVE": ("#716EE7", "diamond-open"),  # pch 5
+    "VVE": ("#9B60B8", "diamond-cross-open"),  # pch 9
+    "EEV": ("#B2508B", "square-cross-open"),  # pch 12
+    "VEV": ("#C03F60", "square-x-open"),  # pch 7
+    "EVV": ("#C82A36", "bowtie-open"),  # pch 14 (a square with a triangle: no plotly twin)
+    "VVV": ("#CC0000", "square-open"),  # pch 0
+}
+
+#: scikit-learn's names drawn in the style of the mclust model they are.
+MCLUST_STYLES.update(
+    full=MCLUST_STYLES["VVV"],
+    tied=MCLUST_STYLES["EEE"],
+    diag=MCLUST_STYLES["VVI"],
+    spherical=MCLUST_STYLES["VII"],
+)
+
+
+def _open_symbol(symbol: str) -> str:
+    """The hollow version of a plotly marker symbol (itself when already hollow)."""
+    return symbol if symbol.endswith("-open") else f"{symbol}-open"
+
 
 def _criterion_cells(
     table: pd.DataFrame,
@@ -1569,13 +1603,17 @@ def criteria_figure(
     degenerate: pd.DataFrame | None = None,
     degeneracy: pd.DataFrame | None = None,
     height: int = 380,
+    mclust_sign: bool = False,
+    styles: Mapping[str, tuple[str, str]] | None = None,
 ) -> go.Figure:
     """An information criterion against K, one line per covariance type, the best marked.
 
-    The y-axis keeps to the competitive models: K = 1 and other values far above (or a
-    degenerate fit far below) are drawn as triangles on the chart's edge, their values in the
-    hover, and the subtitle says how many. Degenerate cells, when flagged, are hollow grey
-    circles off their type's line, their reason in the hover, and are never marked best.
+    The y-axis keeps to the competitive models: K = 1 and other values far worse (or a
+    degenerate fit far "better") are drawn as triangles on the chart's edge, their values in
+    the hover, and the subtitle says how many. Degenerate cells, when flagged, are hollow grey
+    markers off their type's line (the type's own symbol, hollow, with ``styles``), their
+    reason in the hover, and are never marked best. Failed fits (NaN) are gaps, as mclust
+    draws its NA cells.
 
     Parameters
     ----------
@@ -1584,7 +1622,8 @@ def criteria_figure(
         ``SweepResult.criterion_table`` gives it; or the sweep's long table
         (``SweepResult.table``): columns ``covariance_type``, ``n_components``, the criterion
         (``criterion`` or its lower case, e.g. ``bic``) and, if present, a boolean
-        ``degenerate`` and a text ``degeneracy`` (the reason) per cell.
+        ``degenerate`` and a text ``degeneracy`` (the reason) per cell. Always in
+        scikit-learn's sign (lower is better).
     criterion : str
         Its name for the axis, e.g. "BIC".
     best : (covariance_type, K), optional
@@ -1595,6 +1634,12 @@ def criteria_figure(
     degeneracy : pandas.DataFrame of str, optional
         With a wide table: the reason per cell ("" where none); implies ``degenerate``.
     height : int
+    mclust_sign : bool, default False
+        Draw ``-criterion``, R's mclust's sign (higher is better): the values, the axis
+        title, the subtitle and the hover change, the models and their order do not.
+    styles : mapping of str to (colour, plotly symbol), optional
+        Per covariance type, e.g. :data:`MCLUST_STYLES` (mclust's look: a symbol per model);
+        by default the component palette and plain markers.
 
     Returns
     -------
@@ -1604,46 +1649,60 @@ def criteria_figure(
         the star.
     """
     values, flags, reasons = _criterion_cells(wide, criterion, degenerate, degeneracy)
+    sign = -1.0 if mclust_sign else 1.0
+    shown = f"{criterion} (mclust's sign)" if mclust_sign else criterion
     ks = values.index.to_numpy()
     no_flags = pd.DataFrame(False, index=values.index, columns=values.columns)
     excluded = flags if flags is not None else no_flags
+
+    def style(i: int, column) -> tuple[str, str | None]:
+        if styles is not None and str(column) in styles:
+            return styles[str(column)]
+        return component_color(i), None
+
     fig = go.Figure(layout=_base_layout(height, f"{criterion} by number of components"))
     for i, column in enumerate(values.columns):
         v = values[column].to_numpy(dtype=float)
         honest = np.where(excluded[column].to_numpy(), np.nan, v)
+        color, symbol = style(i, column)
+        marker = {"color": color} if symbol is None else {"color": color, "symbol": symbol}
+        if symbol is not None:
+            marker |= {"size": 8, "line": {"width": 1.5, "color": color}}
         fig.add_trace(
             go.Scatter(
                 x=ks,
-                y=_none_where_nonfinite(honest),
+                y=_none_where_nonfinite(sign * honest),
                 name=str(column),
                 mode="lines+markers",
-                line={"color": component_color(i)},
+                line={"color": color, "width": 1.5 if styles is not None else 2},
+                marker=marker,
                 legendgroup=str(column),
-                hovertemplate=f"{column}, K = %{{x}}: {criterion} %{{y:.2f}}<extra></extra>",
+                hovertemplate=f"{column}, K = %{{x}}: {shown} %{{y:.2f}}<extra></extra>",
             )
         )
     shown_degenerate = False
     if flags is not None:
-        for column in values.columns:
+        for i, column in enumerate(values.columns):
             cells = flags[column].to_numpy() & np.isfinite(values[column].to_numpy(dtype=float))
             if not cells.any():
                 continue
+            symbol = style(i, column)[1]
             fig.add_trace(
                 go.Scatter(
                     x=ks[cells],
-                    y=values[column].to_numpy(dtype=float)[cells],
+                    y=sign * values[column].to_numpy(dtype=float)[cells],
                     text=reasons[column].to_numpy()[cells],
                     mode="markers",
                     marker={
-                        "symbol": "circle-open",
+                        "symbol": "circle-open" if symbol is None else _open_symbol(symbol),
                         "size": 11,
                         "color": _DEGENERATE_COLOR,
                         "line": {"width": 2},
                     },
-                    name="degenerate",
+                    name="degenerate (hollow grey)" if styles is not None else "degenerate",
                     legendgroup="degenerate",
                     showlegend=not shown_degenerate,
-                    hovertemplate=f"{column}, K = %{{x}}: {criterion} %{{y:.2f}}"
+                    hovertemplate=f"{column}, K = %{{x}}: {shown} %{{y:.2f}}"
                     "<br>degenerate: %{text}<extra></extra>",
                 )
             )
@@ -1651,7 +1710,11 @@ def criteria_figure(
 
     honest_values = np.where(excluded.to_numpy(), np.nan, values.to_numpy(dtype=float))
     band = _interesting_band(honest_values.ravel(), np.repeat(ks, values.shape[1]))
-    subtitle = "lower is better"
+    subtitle = (
+        "higher is better (mclust: the negative of scikit-learn's)"
+        if mclust_sign
+        else "lower is better"
+    )
     if band is not None:
         low, high = band
         pad = 0.08 * (high - low) if high > low else max(1.0, 0.01 * abs(low))
@@ -1661,29 +1724,32 @@ def criteria_figure(
         if above.any() or below.any():
             rows, cols = np.nonzero(above | below)
             columns = [str(values.columns[c]) for c in cols]
+            # "Worse" is up in scikit-learn's sign and down in mclust's.
+            worse = np.where(above[rows, cols], 1.0, -1.0) * sign
             fig.add_trace(
                 go.Scatter(
                     x=ks[rows],
-                    y=np.where(above[rows, cols], high + 0.6 * pad, low - 0.6 * pad),
-                    customdata=np.stack([all_values[rows, cols]], axis=1),
+                    y=sign * np.where(above[rows, cols], high + 0.6 * pad, low - 0.6 * pad),
+                    customdata=np.stack([sign * all_values[rows, cols]], axis=1),
                     text=columns,
                     mode="markers",
                     marker={
-                        "symbol": np.where(above[rows, cols], "triangle-up", "triangle-down"),
+                        "symbol": np.where(worse > 0, "triangle-up", "triangle-down"),
                         "size": 10,
                         "color": [
                             _DEGENERATE_COLOR
                             if bool(excluded.iloc[r, c])
-                            else component_color(int(c))
+                            else style(int(c), values.columns[c])[0]
                             for r, c in zip(rows, cols, strict=True)
                         ],
                     },
                     name="off the chart",
-                    hovertemplate=f"%{{text}}, K = %{{x}}: {criterion} %{{customdata[0]:.2f}} "
+                    hovertemplate=f"%{{text}}, K = %{{x}}: {shown} %{{customdata[0]:.2f}} "
                     "(off the chart)<extra></extra>",
                 )
             )
-            fig.update_yaxes(range=[low - pad, high + pad], autorange=False)
+            edges = sorted([sign * (low - pad), sign * (high + pad)])
+            fig.update_yaxes(range=edges, autorange=False)
             where = sorted({int(k) for k in ks[rows]})
             ks_text = ", ".join(str(k) for k in where[:4]) + (", …" if len(where) > 4 else "")
             subtitle += f"; {len(rows)} fits off the chart (K = {ks_text})"
@@ -1703,7 +1769,7 @@ def criteria_figure(
         fig.add_trace(
             go.Scatter(
                 x=[best[1]],
-                y=[value],
+                y=[sign * value],
                 mode="markers",
                 name=f"best: {best[0]}, K = {best[1]}",
                 marker={"symbol": "star", "size": 18, "color": "#222222"},
@@ -1712,7 +1778,7 @@ def criteria_figure(
         )
     fig.update_layout(title_subtitle_text=subtitle, margin_t=_TITLE_BAND + 18)
     fig.update_xaxes(title_text="K", dtick=1)
-    fig.update_yaxes(title_text=criterion)
+    fig.update_yaxes(title_text=shown)
     return _legend_below(fig)
 
 

@@ -13,11 +13,13 @@ import plotly.graph_objects as go
 
 from gmm_core import selection
 from gmm_core.model import GaussianMixtureEM
+from gmm_core.params import covariance_model
 
 from . import figures
 from .animation import half_step_frames, stratified_sample
 from .data import PreparedData
 from .fitting import FitResult
+from .model_selection import model_words
 from .projection import Projection
 
 
@@ -82,7 +84,8 @@ def parameter_table(model: GaussianMixtureEM, columns: Sequence[str]) -> pd.Data
     -------
     pandas.DataFrame
         K rows: "component", "weight", "mean <column>" for each column, then "variance
-        <column>" for each column ('full', 'diag') or "variance (every column)" ('spherical').
+        <column>" for each column ('full', 'diag' layouts) or "variance (every column)"
+        ('spherical').
     """
     params = model.history_[-1].params
     columns = list(columns)
@@ -91,7 +94,7 @@ def parameter_table(model: GaussianMixtureEM, columns: Sequence[str]) -> pd.Data
     means = _significant(params.means)
     for j, c in enumerate(columns):
         table[f"mean {c}"] = means[:, j]
-    kind = params.covariance_type
+    kind = covariance_model(params.covariance_type).layout
     if kind in ("full", "diag"):
         variances = _significant(np.diagonal(params.full_covariances(), axis1=1, axis2=2))
         for j, c in enumerate(columns):
@@ -116,32 +119,40 @@ def covariance_tables(
     Returns
     -------
     list of (title, DataFrame)
-        'full': K tables of shape (d, d), rows and columns named by the features, one per
-        component. 'tied': one (d, d) table, shared by every component. 'diag': one (K, d)
-        table of variances, a row per component. 'spherical': one (K, 1) table, the single
-        variance of each component. Numbers have :data:`DIGITS` significant digits each, so a
-        small variance next to a large one keeps its digits (unscaled columns differ a lot).
+        By the model's layout. 'full': K tables of shape (d, d), rows and columns named by
+        the features, one per component. 'tied': one (d, d) table, shared by every
+        component. 'diag': one (K, d) table of variances, a row per component. 'spherical':
+        one (K, 1) table, the single variance of each component. Numbers have
+        :data:`DIGITS` significant digits each, so a small variance next to a large one keeps
+        its digits (unscaled columns differ a lot). For mclust's models beyond scikit-learn's
+        four the titles say the model's constraint (e.g. "VEV: ellipsoidal, variable volume,
+        equal shape, variable orientation").
     """
     params = model.history_[-1].params
     columns = list(columns)
-    kind, k_count = params.covariance_type, params.n_components
+    cov_model = covariance_model(params.covariance_type)
+    kind, k_count = cov_model.layout, params.n_components
+    # The ten models scikit-learn lacks are constrained within their layout: say how.
+    constraint = ""
+    if not cov_model.closed_form:
+        constraint = f" · {cov_model.mclust}: {model_words(cov_model.mclust)}"
     components = [f"component {k}" for k in range(k_count)]
     cov = params.covariances
     if kind == "full":
         return [
             (
-                f"component {k} (weight {params.weights[k]:.3g})",
+                f"component {k} (weight {params.weights[k]:.3g}){constraint}",
                 pd.DataFrame(_significant(cov[k]), index=columns, columns=columns),
             )
             for k in range(k_count)
         ]
     if kind == "tied":
-        title = f"one covariance shared by all {k_count} components"
+        title = f"one covariance shared by all {k_count} components{constraint}"
         return [(title, pd.DataFrame(_significant(cov), index=columns, columns=columns))]
     if kind == "diag":
-        title = "variances per column (diag: no covariances between columns)"
+        title = f"variances per column (no covariances between columns){constraint}"
         return [(title, pd.DataFrame(_significant(cov), index=components, columns=columns))]
-    title = "one variance per component, the same in every column (spherical)"
+    title = f"one variance per component, the same in every column{constraint}"
     return [(title, pd.DataFrame({"variance": _significant(cov)}, index=components))]
 
 
@@ -236,15 +247,69 @@ def _tex_matrix(matrix: np.ndarray) -> str:
     return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
 
+#: mclust's models whose M-step iterates (no closed form; see gmm_core.mclust_models).
+_ITERATIVE_M_STEP = frozenset({"VEI", "VEE", "EVE", "VVE", "VEV"})
+
+
+def _decomposition(letters: str, k: int) -> str:
+    """Celeux and Govaert's Σ_k = λ_k D_k A_k D_kᵀ for mclust's three letters (LaTeX)."""
+    volume, shape, orientation = letters
+    lam = rf"\lambda_{k}" if volume == "V" else r"\lambda"
+    if shape == "I":
+        return rf"{lam} I"
+    a = rf"A_{k}" if shape == "V" else "A"
+    if orientation == "I":
+        return rf"{lam} {a}"
+    dk = rf"D_{k}" if orientation == "V" else "D"
+    return rf"{lam} {dk} {a} {dk}^\top"
+
+
+def _mclust_m_step(letters: str, k: int, j: int, p: int) -> list[str]:
+    """The covariance update of one of mclust's ten models, said rather than solved."""
+    how = "iteratively (no closed form)" if letters in _ITERATIVE_M_STEP else "in closed form"
+    r_any, mu_any = rf"r_{{il}}^{{({p})}}", rf"\mu_l^{{({j})}}"
+    return [
+        rf"\Sigma_{k}^{{({j})}} = {_decomposition(letters, k)}"
+        rf"\quad \text{{({letters}: {model_words(letters)})}}",
+        rf"\text{{mclust's M-step for {letters}: maximises }} -\tfrac12 \sum_{{l=1}}^{{K}}"
+        r" \left[ N_l \log \lvert \Sigma_l \rvert + \operatorname{tr}"
+        r"(W_l \Sigma_l^{-1}) \right]"
+        rf"\text{{ under that constraint, {how}}}",
+        rf"W_l = \sum_i {r_any}\, (x_i - {mu_any})(x_i - {mu_any})^\top + N_l\, \varepsilon I",
+    ]
+
+
+def _covariance_numbers(
+    layout: str, covariances: np.ndarray, component: int, j: int, d: int
+) -> list[str]:
+    """The fitted covariance of one component as its layout stores it (LaTeX)."""
+    k = component
+    sigma = rf"\Sigma_{k}^{{({j})}}"
+    if layout in ("full", "tied"):
+        cov = covariances[component] if layout == "full" else covariances
+        if d <= MAX_MATRIX_FEATURES:
+            return [rf"{sigma} = {_tex_matrix(cov)}"]
+        return [
+            rf"\operatorname{{diag}}({sigma}) = ({_tex_vector(np.diagonal(cov))})"
+            rf"\quad \text{{({d} x {d} matrix: see the covariance tables)}}"
+        ]
+    if layout == "diag":
+        return [rf"{sigma} = \operatorname{{diag}}({_tex_vector(covariances[component])})"]
+    return [rf"{sigma} = {_tex_number(covariances[component])}\, I"]
+
+
 def m_step_equations(result: FitResult, component: int, iteration: int) -> list[str]:
     """The M-step's formulas (LaTeX) with the numbers of one component at one iteration.
 
     ``iteration`` j >= 1 shows the update that produced snapshot j from the responsibilities
     computed under snapshot j - 1. The covariance formula is the one of the fit's covariance
     type, as :func:`gmm_core.em.m_step` computes it (``reg_covar`` = ε added to every
-    variance), followed by its numbers: the matrix for 'full' and 'tied' (only its diagonal
-    beyond :data:`MAX_MATRIX_FEATURES` features), the variances for 'diag', the one variance
-    for 'spherical'.
+    variance), followed by its numbers in the model's layout: the matrix for 'full' and
+    'tied' (only its diagonal beyond :data:`MAX_MATRIX_FEATURES` features), the variances for
+    'diag', the one variance for 'spherical'. For mclust's ten models that scikit-learn
+    lacks, the covariance update is said rather than written in closed form: the model's
+    decomposition, and that mclust's M-step maximises the expected complete-data
+    log-likelihood under its constraint (:mod:`gmm_core.mclust_models`).
 
     Parameters
     ----------
@@ -263,7 +328,8 @@ def m_step_equations(result: FitResult, component: int, iteration: int) -> list[
     history, n = result.model.history_, result.model.history_.n_samples
     snap = history[iteration]
     params = snap.params
-    kind, d = params.covariance_type, params.n_features
+    cov_model = covariance_model(params.covariance_type)
+    kind, d = cov_model.layout, params.n_features
     weight = float(snap.weights[component])
     n_k = weight * n
     k, j, p = component, iteration, iteration - 1
@@ -275,6 +341,12 @@ def m_step_equations(result: FitResult, component: int, iteration: int) -> list[
         rf"{mu} = \frac{{1}}{{N_{k}}} \sum_i {r}\, x_i = ({_tex_vector(snap.means[component])})",
     ]
     outer = rf"(x_i - {mu})(x_i - {mu})^\top"
+    if not cov_model.closed_form:
+        lines += _mclust_m_step(cov_model.mclust, k, j, p)
+        lines += _covariance_numbers(kind, params.covariances, component, j, d)
+        reg = result.settings.reg_covar
+        lines.append(rf"\varepsilon = \texttt{{reg\_covar}} = {_tex_number(reg)}")
+        return lines
     if kind == "full":
         cov = params.covariances[component]
         formula = (

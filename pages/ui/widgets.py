@@ -5,10 +5,12 @@ runner, the animation's autoplay, the M-step panel and the downloads. Not a page
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import streamlit as st
 
 from gmm_core import init as init_module
+from gmm_core.dashboard import model_selection as ms
 from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv, report_html
 from gmm_core.dashboard.fit_views import m_step_equations
 from gmm_core.dashboard.fitting import (
@@ -21,9 +23,13 @@ from gmm_core.dashboard.fitting import (
     run_fit,
 )
 from gmm_core.dashboard.live import FitCache, estimated_seconds, is_live
+from gmm_core.dashboard.model_selection import LETTERS_HELP, model_words
 from gmm_core.em import Snapshot
-from gmm_core.params import COVARIANCE_TYPES
-from pages.ui.state import SETTINGS_WIDGETS, write_link
+from gmm_core.params import COVARIANCE_TYPES, MCLUST_MODELS, covariance_model
+from gmm_core.selection import MAX_SWEEP_COMPONENTS, POLISH_TOL, SWEEP_TOL
+from pages.ui.state import SETTINGS_WIDGETS, keep, remembered, write_link
+
+ALL_FOURTEEN = MCLUST_MODELS
 
 #: What each start does, in a sentence (the help of the Initialisation control).
 INIT_HELP = {
@@ -35,11 +41,29 @@ INIT_HELP = {
     "random": "random responsibilities for every row: all means start near the centre.",
     "random_from_data": "random rows: scikit-learn's random_from_data, K random rows, each "
     "component one point (like k-means++).",
+    "hc": "mclust's default: the K-cluster cut of a model-based hierarchical agglomeration "
+    "(deterministic; on a subset of 2,000 rows above that), then the model's M-step.",
 }
 
 
-#: Short names for the starts, so that all five fit on a phone's line.
+#: Short names for the starts, so that all of them fit on a phone's line.
 INIT_LABELS = {"random_from_data": "random rows"}
+
+#: The covariance models the Fit page offers: scikit-learn's four by their names, then
+#: mclust's ten others (its VVV, EEE, VVI and VII are the four, so not offered twice).
+FIT_COVARIANCE_TYPES: tuple[str, ...] = (
+    *COVARIANCE_TYPES,
+    *(m for m in MCLUST_MODELS if not covariance_model(m).closed_form),
+)
+
+#: The Covariance control's help: the four in words, then mclust's letters and the ten.
+COVARIANCE_HELP = (
+    "full: any ellipse per component · tied: one shared ellipse · diag: axis-aligned · "
+    "spherical: circles.  \n"
+    + LETTERS_HELP
+    + "  \n"
+    + "  \n".join(f"**{m}**: {model_words(m)}" for m in FIT_COVARIANCE_TYPES[4:])
+)
 
 
 def choice(
@@ -95,14 +119,18 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
     max_iter = top.number_input(
         "Max iterations", 1, MAX_ITERATIONS, now.max_iter, key=keys["max_iter"], width=130
     )
+    # mclust's names of scikit-learn's four are shown as those four (the same models).
+    current = covariance_model(now.covariance_type)
+    if current.closed_form and now.covariance_type not in COVARIANCE_TYPES:
+        now = replace(now, covariance_type=current.layout)
     cov = choice(
-        "Covariance",
-        {c: c for c in COVARIANCE_TYPES},
+        "Covariance (scikit-learn's four, then mclust's ten others)",
+        {c: c for c in FIT_COVARIANCE_TYPES},
         keys["covariance_type"],
         now.covariance_type,
-        container=top,
-        help="full: any ellipse per component · tied: one shared ellipse · diag: axis-aligned "
-        "· spherical: circles",
+        container=box,
+        wrap=True,
+        help=COVARIANCE_HELP,
     )
     init = choice(
         "Initialisation",
@@ -177,7 +205,9 @@ def live_fit(view: FitView, settings: FitSettings, source: tuple) -> FitResult |
         return found
     n, d = view.X.shape
     seconds = estimated_seconds(n, d, settings.n_components, settings.max_iter, settings.n_init)
-    if not is_live(seconds):
+    # A model handed over by another page (model selection) was asked for: fit it at once.
+    forced = st.session_state.pop("fit_now", None) == settings
+    if not is_live(seconds) and not forced:
         pressed = st.button(
             f"Fit K = {settings.n_components} (about {seconds:.0f} s)",
             type="primary",
@@ -350,3 +380,77 @@ _PAGE_SCRIPT = """<script>
 def page_scripts() -> None:
     """Install, once per browser tab, the small behaviours every page needs (see the script)."""
     st.html(_PAGE_SCRIPT, unsafe_allow_javascript=True)
+
+
+def _set_models(models: tuple[str, ...]) -> None:
+    st.session_state.sel_models = st.session_state._sel_models = list(models)
+
+
+def remembered_widget(widget, label: str, name: str, default, *args, **kwargs):
+    """A widget whose value survives a visit to another page (see state.remembered)."""
+    key = remembered(name, default)
+    return widget(label, *args, key=key, on_change=keep, args=(name,), **kwargs)
+
+
+def sweep_fields(n: int) -> ms.SweepChoices:
+    """The Model selection page's sweep settings as keyed widgets, for ``n`` rows; returns
+    what they say now (mclust's defaults: the fourteen models, 'hc', K up to 9)."""
+    top = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")
+    largest = min(MAX_SWEEP_COMPONENTS, n)
+    if st.session_state.get("_sel_max_k", 0) > largest:  # fewer rows than the last data set
+        st.session_state._sel_max_k = st.session_state.sel_max_k = largest
+    max_k = remembered_widget(
+        top.number_input, "Largest K", "sel_max_k", min(ms.DEFAULT_MAX_K, n), 1, largest, width=130
+    )
+    top.button("scikit-learn's four", on_click=_set_models, args=(ms.SKLEARN_FOUR,), key="sel_four")
+    top.button("All fourteen", on_click=_set_models, args=(ALL_FOURTEEN,), key="sel_all")
+    models = remembered_widget(
+        st.pills,
+        "Models",
+        "sel_models",
+        list(ALL_FOURTEEN),
+        ALL_FOURTEEN,
+        selection_mode="multi",
+        help=ms.LETTERS_HELP,
+    )
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")
+    init = remembered_widget(
+        row.segmented_control,
+        "Initialisation",
+        "sel_init",
+        "hc",
+        init_module.INIT_METHODS,
+        required=True,
+        format_func=lambda m: INIT_LABELS.get(m, m),
+        help="hc (mclust's default): one model-based hierarchical partition per K, shared by "
+        "every model and deterministic. The others draw at random from the seed.",
+    )
+    restarts = remembered_widget(
+        row.number_input,
+        "Restarts",
+        "sel_restarts",
+        1,
+        1,
+        20,
+        width=110,
+        disabled=init not in ms.RANDOM_STARTS,
+        help="Only random starts find other optima.",
+    )
+    tol = remembered_widget(
+        row.number_input,
+        "Tolerance",
+        "sel_tol",
+        SWEEP_TOL,
+        0.0,
+        1.0,
+        format="%.0e",
+        step=1e-6,
+        width=130,
+        help=f"Every cell runs to this tolerance on the mean log-likelihood (mclust's "
+        f"default {SWEEP_TOL:g}); the cells that could still win are then refitted to "
+        f"polish_tol = {POLISH_TOL:g}, so the choice does not depend on where EM stopped.",
+    )
+    seed = remembered_widget(row.number_input, "Seed", "sel_seed", 42, 0, 2**31 - 1, width=130)
+    return ms.SweepChoices(
+        int(max_k), tuple(models or ()), init, int(restarts), float(tol), int(seed)
+    )
