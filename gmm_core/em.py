@@ -217,14 +217,21 @@ def structured_m_step(
         scatter.reshape(k_count, d * d)[:, :: d + 1] = second - N[:, None] * delta**2
     scatter.reshape(k_count, d * d)[:, :: d + 1] += N[:, None] * reg_covar
     n = float(N.sum()) if normalise_weights else float(stats.weight_sum)
+    mclust = model.mclust
+    if k_count == 1:
+        # One component: "equal across components" constrains nothing, so every model is
+        # its family's free one (mclust fits G = 1 in closed form too, as mvnX): without an
+        # orientation VVI, without a shape VII, else VVV. The inner iterations of EVE or VVE
+        # would otherwise creep towards that closed form over hundreds of EM iterations.
+        mclust = "VII" if mclust[1] == "I" else "VVI" if mclust[2] == "I" else "VVV"
     when = "" if iteration is None else f" after EM iteration {iteration}"
     try:
-        state = mclust_models.M_STEPS[model.mclust](
+        state = mclust_models.M_STEPS[mclust](
             N,
             means,
             scatter,
             n,
-            start=start if model.mclust in mclust_models.WARM_STARTED else None,
+            start=start if mclust in mclust_models.WARM_STARTED else None,
         )
     except mclust_models.SingularCovarianceError as error:
         raise DegenerateCovarianceError(

@@ -173,3 +173,20 @@ def test_fitted_structure_holds_in_the_estimates():
     # EVI: equal volume (product of the variances)
     volumes = np.prod(fits["EVI"].covariances_, axis=1)
     np.testing.assert_allclose(volumes, volumes[0], rtol=1e-8)
+
+
+@pytest.mark.parametrize("model", MCLUST_MODELS)
+def test_one_component_of_any_model_is_its_familys_closed_form(model):
+    # With K = 1 nothing is shared between components: EVE is VVV, VEI is VVI, EII is VII,
+    # and EM converges at once instead of creeping along an inner iteration.
+    X = DATA["iris"]
+    family = "VII" if model[1] == "I" else "VVI" if model[2] == "I" else "VVV"
+    fit = GaussianMixtureEM(1, covariance_type=model, init_params="hc", tol=1e-10).fit(X)
+    reference = GaussianMixtureEM(1, covariance_type=family, init_params="hc", tol=1e-10).fit(X)
+    assert fit.n_iter_ <= 3
+    np.testing.assert_allclose(
+        fit._current_params().full_covariances(),
+        reference._current_params().full_covariances(),
+        rtol=1e-12,
+    )
+    assert fit.bic(X) == pytest.approx(reference.bic(X), rel=1e-12)
