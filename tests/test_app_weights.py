@@ -62,10 +62,11 @@ def geyser() -> AppTest:
 def test_the_aggregated_sample_is_fitted_by_its_counts_once_chosen(geyser):
     at = geyser
     # Suggested, never chosen for the person: the fit counts rows until the weight is picked.
-    assert at.selectbox(key=WEIGHT).value is None
+    assert at.selectbox(key=WEIGHT).value == ""  # the choice "none"
     assert at.session_state.preparation.weight_column is None
     assert "choose it as the Weight or count column" in captions(at)
-    assert "count (looks like a count)" in at.selectbox(key=WEIGHT).options
+    options = at.selectbox(key=WEIGHT).options
+    assert options[0] == "none (every row counts once)" and "count (looks like a count)" in options
     at.selectbox(key=WEIGHT).set_value("count").run()
     no_errors(at)
     assert at.session_state.preparation.weight_column == "count"
@@ -115,7 +116,7 @@ def test_the_weight_changed_twice_then_cleared_is_what_is_fitted():
         assert fit.model.history_.weight_sum == float(table[column].sum())
         at.switch_page("pages/data.py").run()
         assert at.selectbox(key=WEIGHT).value == column  # kept while the page was away
-    at.selectbox(key=WEIGHT).set_value(None).run()
+    at.selectbox(key=WEIGHT).set_value("").run()
     no_errors(at)
     at.switch_page("pages/fit.py").run()
     no_errors(at)
@@ -164,7 +165,7 @@ def test_unusable_weights_are_answered_in_the_page_and_the_data_stay():
     no_errors(at)
     assert at.session_state.fit is fit  # the last fit stays on screen
     at.switch_page("pages/data.py").run()
-    at.selectbox(key=WEIGHT).set_value(None).run()
+    at.selectbox(key=WEIGHT).set_value("").run()
     no_errors(at)
     assert not at.error
 
@@ -186,7 +187,7 @@ def test_the_link_carries_the_weight_and_a_reload_opens_it(geyser):
     assert "geyser_counts, 110 rows, total weight 272 (`count`)" in summary(again)
     # Cleared, the parameter leaves the link.
     at.switch_page("pages/data.py").run()
-    at.selectbox(key=WEIGHT).set_value(None).run()
+    at.selectbox(key=WEIGHT).set_value("").run()
     at.switch_page("pages/fit.py").run()
     assert "weight" not in at.query_params and "sample" in at.query_params
 

@@ -20,6 +20,11 @@ from pages.ui.state import (
     set_dataset,
 )
 
+#: The "no column" option of the optional selectboxes (label, weight). Not None: a selectbox
+#: whose value is None shows its placeholder ("Choose an option"), not the choice "none". No
+#: column is called "": the reader names blank headers column_<i>.
+NO_COLUMN = ""
+
 #: Blob parameter -> widget key.
 BLOB_WIDGETS = {f: f"blob_{f}" for f in DEFAULT_SAMPLE_PARAMS}
 
@@ -67,7 +72,7 @@ def _weight_chosen() -> None:
     """on_change of the weight column: a column that becomes the weight leaves the features."""
     state, keys = st.session_state, PREP_WIDGETS
     weight = state[keys["weight_column"]]
-    if weight is not None and weight in state[keys["columns"]]:
+    if weight != NO_COLUMN and weight in state[keys["columns"]]:
         state[keys["columns"]] = [c for c in state[keys["columns"]] if c != weight]
         state.weight_note = (
             f"`{weight}` is the weight column now, so it left the columns EM uses: a count says "
@@ -79,14 +84,14 @@ def weight_widget(dataset, numeric: list[str]) -> None:
     """The optional weight or count column: None (unweighted) unless the person picks one."""
     state, key = st.session_state, PREP_WIDGETS["weight_column"]
     if state[key] not in numeric:
-        state[key] = None
+        state[key] = NO_COLUMN
     suggested = set(weight_candidates(dataset.table, dataset.report))
     st.selectbox(
         "Weight or count column (optional; each row counts as this many observations)",
-        [None, *numeric],
+        [NO_COLUMN, *numeric],
         format_func=lambda c: (
             "none (every row counts once)"
-            if c is None
+            if c == NO_COLUMN
             else f"{c} (looks like a count)"
             if c in suggested
             else str(c)
@@ -117,13 +122,13 @@ def preparation_widgets(missing, scaling, views, fit_on, metrics) -> Preparation
     st.multiselect("Columns EM uses", numeric, key=keys["columns"])
     for note in state.get("column_notes", ()):
         st.caption(f"• {note}")
-    label_options = [None, *map(str, dataset.table.columns)]
+    label_options = [NO_COLUMN, *map(str, dataset.table.columns)]
     if state[keys["label_column"]] not in label_options:
-        state[keys["label_column"]] = None
+        state[keys["label_column"]] = NO_COLUMN
     st.selectbox(
         "Label column (optional; only to score clusters against known classes)",
         label_options,
-        format_func=lambda c: "none" if c is None else str(c),
+        format_func=lambda c: "none" if c == NO_COLUMN else str(c),
         key=keys["label_column"],
     )
     weight_widget(dataset, numeric)
@@ -149,7 +154,7 @@ def preparation_widgets(missing, scaling, views, fit_on, metrics) -> Preparation
         u[3].number_input("seed", 0, 2**31 - 1, key=keys["seed"])
     new = Preparation(
         tuple(state[keys["columns"]]),
-        state[keys["label_column"]],
+        state[keys["label_column"]] or None,
         state[keys["missing"]],
         state[keys["scaling"]],
         state[keys["method"]],
@@ -158,7 +163,7 @@ def preparation_widgets(missing, scaling, views, fit_on, metrics) -> Preparation
         state[keys["metric"]],
         int(state[keys["seed"]]),
         state[keys["fit_on"]],
-        state[keys["weight_column"]],
+        state[keys["weight_column"]] or None,
     )
     state.preparation = new
     return new

@@ -175,7 +175,7 @@ def default_preparation(dataset: Dataset) -> tuple[Preparation, tuple[str, ...]]
 
 
 #: K for a sample whose groups are not in a label column (Old Faithful's two eruption types).
-_SAMPLE_K = {"faithful": 2}
+_SAMPLE_K = {"faithful": 2, "geyser_counts": 2}
 
 
 def suggested_k(dataset: Dataset) -> int | None:
