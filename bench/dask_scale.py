@@ -1,7 +1,8 @@
 """Dask scale-out: seconds per EM iteration, the cluster's overhead, and an out-of-core run.
 
-    python bench/dask_scale.py [--quick] [--rows N] [--ooc-rows M] [--iters I]
-                               [--engine numba|numpy] [--workers W]
+    python -u bench/dask_scale.py [--quick] [--rows N] [--ooc-rows M] [--iters I]
+                               [--rounds R] [--chunk-rows C] [--engine numba|numpy]
+                               [--workers W] [--skip-dask] [--spark-master local[2]]
                                [--malloc-trim-threshold BYTES|unset] [--no-profile]
                                [--skip-ooc] [--skip-spark]
 
@@ -10,7 +11,11 @@
    engine on one thread (the pass's own CPU cost) and on every core (numba's threads: the best
    wall time), and through gmm_core.dask_em on a ``distributed.LocalCluster`` of W worker
    processes of one thread each (numba pinned to one thread per worker, so both use the same
-   cores), the array persisted on the workers (by this script: the library never persists).
+   cores), the array persisted on the workers (by this script: the library never persists)
+   in chunks of C rows (default 1,250,000: ~50 ms tasks; Dask's own cost per task is a few
+   ms) dealt out to the workers in turn. R rounds alternate the Dask and in-process timings
+   (and the pass run directly in the workers, outside any task); each column's minimum is
+   reported. docs/scale_out.md has the measured numbers.
    The in-process passes run before the cluster starts: a Nanny sets its workers'
    ``pre-spawn-environ`` (NUMBA_NUM_THREADS=1 ...) in *this* process's ``os.environ`` too, and
    numba imported after that would run on one thread only. Reported: wall seconds per
