@@ -491,8 +491,8 @@ def main() -> None:
     parser.add_argument(
         "--chunk-rows",
         type=int,
-        default=1_250_000,
-        help=f"rows per Dask chunk in memory (a multiple of {BLOCK:,}; default 1,250,000)",
+        help=f"rows per Dask chunk in memory (a multiple of {BLOCK:,}; default 1,250,000, "
+        "less when that leaves fewer than 2 chunks per worker)",
     )
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument(
@@ -512,9 +512,12 @@ def main() -> None:
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--spark-master", default="local[2]")
     args = parser.parse_args()
+    args.rows = args.rows or (1_000_000 if args.quick else 10_000_000)
+    if args.chunk_rows is None:
+        per_worker = args.rows // (2 * args.workers) // BLOCK * BLOCK
+        args.chunk_rows = max(BLOCK, min(1_250_000, per_worker))
     if args.chunk_rows <= 0 or args.chunk_rows % BLOCK:
         parser.error(f"--chunk-rows must be a positive multiple of {BLOCK:,}")
-    args.rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     args.ooc_rows = args.ooc_rows or (5_000_000 if args.quick else 50_000_000)
     print(load())
     mem = in_process(args)  # before the cluster: see the module's docstring
