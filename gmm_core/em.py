@@ -38,6 +38,7 @@ from .engines.numpy import (
 )
 from .mclust_models import MStep
 from .params import DegenerateCovarianceError, MixtureParams, check_resolved, covariance_model
+from .prior import ConjugatePrior, map_m_step
 
 __all__ = [
     "ASCENT_SLACK",
@@ -165,6 +166,7 @@ def structured_m_step(
     normalise_weights: bool = True,
     iteration: int | None = None,
     require_resolved: bool = True,
+    prior: ConjugatePrior | None = None,
 ) -> tuple[MixtureParams, MStep]:
     """The M-step of one of mclust's models from an engine's sufficient statistics.
 
@@ -186,6 +188,11 @@ def structured_m_step(
         (:data:`gmm_core.mclust_models.WARM_STARTED`), as mclust's ``me()`` does.
     normalise_weights, iteration, require_resolved
         As :func:`m_step`.
+    prior : ConjugatePrior, optional
+        mclust's conjugate prior: the posterior-mode M-step of :mod:`gmm_core.prior`
+        (mclust's ``me()`` with ``priorControl()``) instead of maximum likelihood, and no
+        ``reg_covar`` added (pass 0). One component is its family's free model, as
+        mclust's ``mvn()``.
 
     Returns
     -------
@@ -215,7 +222,8 @@ def structured_m_step(
     else:
         scatter = np.zeros((k_count, d, d))
         scatter.reshape(k_count, d * d)[:, :: d + 1] = second - N[:, None] * delta**2
-    scatter.reshape(k_count, d * d)[:, :: d + 1] += N[:, None] * reg_covar
+    if prior is None:
+        scatter.reshape(k_count, d * d)[:, :: d + 1] += N[:, None] * reg_covar
     n = float(N.sum()) if normalise_weights else float(stats.weight_sum)
     mclust = model.mclust
     if k_count == 1:
@@ -226,13 +234,25 @@ def structured_m_step(
         mclust = "VII" if mclust[1] == "I" else "VVI" if mclust[2] == "I" else "VVV"
     when = "" if iteration is None else f" after EM iteration {iteration}"
     try:
-        state = mclust_models.M_STEPS[mclust](
-            N,
-            means,
-            scatter,
-            n,
-            start=start if mclust in mclust_models.WARM_STARTED else None,
-        )
+        if prior is None:
+            state = mclust_models.M_STEPS[mclust](
+                N,
+                means,
+                scatter,
+                n,
+                start=start if mclust in mclust_models.WARM_STARTED else None,
+            )
+        else:
+            state = map_m_step(
+                mclust,
+                N,
+                means,
+                scatter,
+                n,
+                prior,
+                start=start if mclust in mclust_models.WARM_STARTED else None,
+                mvn=k_count == 1,
+            )
     except mclust_models.SingularCovarianceError as error:
         raise DegenerateCovarianceError(
             f"The fit failed{when}: the {model.mclust} estimate has a {error.kind} "
@@ -323,6 +343,7 @@ def em_iterations(
     engine: str = "auto",
     accumulate: Callable[[np.ndarray, MixtureParams], SufficientStatistics] | None = None,
     sample_weight: np.ndarray | None = None,
+    prior: ConjugatePrior | None = None,
 ) -> Iterator[Snapshot]:
     """Run EM from ``start``, yielding one :class:`Snapshot` per iteration as it goes.
 
@@ -357,6 +378,12 @@ def em_iterations(
         every E-step pass weights each row's contribution to the statistics and the
         log-likelihood by them, so the M-step is the weighted maximum-likelihood estimate.
         An integer weight is the row repeated; None weighs every row 1.
+    prior : ConjugatePrior, optional
+        mclust's conjugate prior (:mod:`gmm_core.prior`): every M-step is the posterior
+        mode (:func:`structured_m_step` with ``prior``; ``reg_covar`` is not added), for
+        the ten models that take one. The snapshots' log-likelihood is still the data's, as
+        mclust's ``loglik``, and so is the stopping rule; with a prior EM climbs the
+        posterior, so it may fall slightly. None: maximum likelihood.
 
     Yields
     ------
@@ -378,7 +405,7 @@ def em_iterations(
     params = start
     prev_ll = previous_log_likelihood
     finishing = False
-    structured = not start.covariance_model.closed_form
+    structured = prior is not None or not start.covariance_model.closed_form
     state: MStep | None = None  # the inner iteration's warm start (mclust's models)
     for iteration in range(max_iter + 1):
         stats = accumulate(X, params)
@@ -391,7 +418,12 @@ def em_iterations(
             return
         if structured:
             params, state = structured_m_step(
-                stats, params.covariance_type, reg_covar, start=state, iteration=iteration + 1
+                stats,
+                params.covariance_type,
+                reg_covar,
+                start=state,
+                iteration=iteration + 1,
+                prior=prior,
             )
         else:
             params = m_step(stats, params.covariance_type, reg_covar, iteration=iteration + 1)

@@ -886,6 +886,7 @@ def fit_mclust_model(
     inner_tol: float = INNER_TOL,
     inner_max_iter: int = INNER_MAX_ITER,
     exact: bool = False,
+    prior=None,
 ) -> MclustFit:
     """EM for one mclust model from starting responsibilities, following mclust's ``me()``.
 
@@ -911,6 +912,10 @@ def fit_mclust_model(
         The M-step's inner iteration (mclust's ``tol[2]`` and ``itmax[2]``).
     exact : bool
         Passed to the VVE M-step (see :func:`m_step`).
+    prior : gmm_core.prior.ConjugatePrior, optional
+        mclust's conjugate prior (``me(..., prior = priorControl())``): every M-step is the
+        posterior mode (:func:`gmm_core.prior.map_m_step`, ten of the fourteen models);
+        the log-likelihoods stay the data's, as mclust's ``loglik``.
 
     Returns
     -------
@@ -925,6 +930,16 @@ def fit_mclust_model(
     K = z.shape[1]
     limit = math.inf if max_iter is None else int(max_iter)
     step = M_STEPS[model]
+    if prior is not None:
+        from .prior import map_m_step  # gmm_core.prior builds on this module
+
+        prior.check(model, d)
+
+        def step(N, means, scatter, n, *, start, tol, max_iter, exact):
+            return map_m_step(
+                model, N, means, scatter, n, prior, start=start, tol=tol, max_iter=max_iter
+            )
+
     previous_ll, state = _HUGE, None
     history: list[float] = []
     inner_max, iteration = 0, 0

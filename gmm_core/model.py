@@ -30,6 +30,12 @@ from .em import (
 from .engines import check_engine, resolve_engine
 from .init import check_init_params, initial_params
 from .params import MixtureParams, check_covariance_type, covariance_model, covariance_shape
+from .prior import (
+    ConjugatePrior,
+    check_prior_setting,
+    initial_params_with_prior,
+    resolve_prior,
+)
 
 ProgressCallback = Callable[[int, int, Snapshot], None]
 
@@ -127,6 +133,24 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         drawn with ``random_state`` in one pass (None: 100,000). When the data have at most
         this many rows the start is exactly the in-memory one; ``means_init``,
         ``weights_init`` and ``precisions_init`` together need no rows.
+    prior : None, 'default' or ConjugatePrior, default None
+        mclust's alternative to ``reg_covar`` (``priorControl()``; Fraley & Raftery 2007,
+        :mod:`gmm_core.prior`): a conjugate prior on the means and covariances, and every
+        M-step, the start's included (as mclust's ``me()`` starts with one), the posterior
+        mode instead of maximum likelihood. It keeps the covariances of components on a
+        repeated value or a few points positive definite, where maximum likelihood
+        collapses. None: maximum likelihood (the behaviour without this parameter).
+        'default': mclust's ``defaultPrior()`` of the data being fitted, for this model and
+        K (:func:`gmm_core.prior.default_prior`); or a
+        :class:`~gmm_core.prior.ConjugatePrior`. For EII, VII, EEI, VEI, EVI, VVI, EEE,
+        EEV, VEV and VVV (and scikit-learn's four names), the models mclust fits with a
+        prior; the others raise ``ValueError``. With a prior no ``reg_covar`` is added:
+        ``reg_covar`` must be left at its default (or 0), any other value raises
+        ``ValueError``. The log-likelihoods (``lower_bounds_``, ``history_``, ``score``)
+        stay the data's, the stopping rule uses them, and ``bic`` is ``-2 loglik + p log
+        n`` with the usual parameter count, as mclust's ``loglik`` and BIC with a prior.
+        EM with a prior climbs the posterior, so the data log-likelihood may fall slightly
+        along a run (no note is recorded for that). Not for Dask input.
 
     Attributes
     ----------
@@ -143,6 +167,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         ``lower_bounds_[j] == history_[j].log_likelihood`` for ``j < n_iter_``.
     engine_ : str
         The engine the EM runs used ('numpy' or 'numba'; what 'auto' resolved to).
+    prior_ : ConjugatePrior or None
+        The prior the fit used (``prior='default'`` resolved on the data), None without one.
     history_ : FitHistory
         ``history_[0]`` is the starting point, ``history_[j]`` the parameters after the j-th
         M-step; ``len(history_) == n_iter_ + 1``. ``history_.runs`` holds every restart.
@@ -203,6 +229,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         keep_history: str = "all",
         engine: str = "auto",
         init_sample_size: int | None = None,
+        prior: str | ConjugatePrior | None = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -222,6 +249,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.keep_history = keep_history
         self.engine = engine
         self.init_sample_size = init_sample_size
+        self.prior = prior
 
     # ------------------------------------------------------------------ validation
     def check_settings(self, n_samples: int, n_features: int) -> None:
@@ -285,6 +313,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         settings["weights_init"] = self._check_weights_init(k, dtype)
         settings["means_init"] = self._check_array_init("means_init", (k, d), dtype)
         settings["precisions_init"] = self._check_precisions_init(k, d, dtype)
+        settings["prior"] = check_prior_setting(
+            self.prior, self.covariance_type, d, settings["reg_covar"]
+        )
         return settings
 
     def _check_array_init(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray | None:
@@ -376,6 +407,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         # A Dask collection takes the distributed loop *before* validate_data, which would
         # np.asarray it and load every row into memory (gmm_core.dask_em).
         if dask_em.is_dask_collection(X):
+            self._refuse_prior_on_dask()
             return dask_em.fit_dask(
                 self,
                 X,
@@ -416,6 +448,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         if dask_em.is_dask_collection(X):  # the distributed loop, then lazy labels
+            self._refuse_prior_on_dask()
             self.fit(
                 X, sample_weight=sample_weight, progress=progress, warn_convergence=warn_convergence
             )
@@ -434,6 +467,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         sample_weight = check_weights(sample_weight, X)
         settings = self._validated_settings(X, sample_weight)
+        settings["prior"] = resolve_prior(
+            settings["prior"], X, self.covariance_type, self.n_components, sample_weight
+        )
         self._fit_restarts(
             X,
             settings,
@@ -442,6 +478,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             sample_weight=sample_weight,
         )
         return X
+
+    def _refuse_prior_on_dask(self) -> None:
+        if self.prior is not None:
+            raise ValueError("prior is not supported for Dask input; fit in memory.")
 
     def _fit_restarts(
         self,
@@ -484,6 +524,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if init_rows is None:
             init_weight = sample_weight
         weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
+        prior = settings.get("prior")
+        if prior is not None:
+            weighted["prior"] = prior  # passed only with a prior: other loops do not take it
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = settings["n_init"] if do_init else 1
         random_state = check_random_state(self.random_state)
@@ -492,7 +535,21 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         best_run, best_bound = 0, -np.inf
 
         for run in range(n_init):
-            if do_init:
+            if do_init and prior is not None:
+                start = initial_params_with_prior(
+                    X if init_rows is None else init_rows,
+                    self.n_components,
+                    covariance_type=self.covariance_type,
+                    init_params=self.init_params,
+                    prior=prior,
+                    random_state=random_state,
+                    weights_init=settings["weights_init"],
+                    means_init=settings["means_init"],
+                    precisions_init=settings["precisions_init"],
+                    sample_weight=init_weight,
+                )
+                previous = -np.inf
+            elif do_init:
                 start = initial_params(
                     X if init_rows is None else init_rows,
                     self.n_components,
@@ -538,7 +595,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             del snapshots
 
         best = runs[best_run]
-        notes = self._history_notes(best, settings["reg_covar"])
+        notes = self._history_notes(best, settings["reg_covar"], prior is not None)
         self.history_ = FitHistory(
             tuple(runs),
             best_run,
@@ -550,6 +607,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         )
         self._set_params_from(best[-1].params)
         self.engine_ = engine
+        self.prior_ = prior
         self.converged_ = best[-1].converged
         self.n_iter_ = len(best) - 1
         self.lower_bounds_ = [s.log_likelihood for s in best[:-1]]
@@ -584,7 +642,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         return tuple(snapshots)
 
     @staticmethod
-    def _history_notes(best: tuple[Snapshot, ...], reg_covar: float) -> list[str]:
+    def _history_notes(
+        best: tuple[Snapshot, ...], reg_covar: float, with_prior: bool = False
+    ) -> list[str]:
         notes = []
         empty = best[-1].empty_components
         if empty:
@@ -593,7 +653,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 "point's worth of responsibility): the data support fewer components, or "
                 "another start would use them."
             )
-        drops = likelihood_drops(best)
+        # with a prior EM climbs the posterior: a falling likelihood is expected there
+        drops = [] if with_prior else likelihood_drops(best)
         if drops:
             first, drop = drops[0]
             later = f" and at {len(drops) - 1} later iteration(s)" if len(drops) > 1 else ""
