@@ -546,3 +546,23 @@ def test_downloads_keep_the_weight_and_say_why_a_row_is_out():
     assert "of 109 rows, weighted by the column count (total weight 260)" in page
     plain = fit_json(run_fit(*geyser_views(weights=False)[1:2], FitSettings(2)), ["a", "b"])
     assert json.loads(plain)["sample_weight"] is None
+
+
+def test_the_rows_line_says_what_weighted_rows_stand_for():
+    from types import SimpleNamespace
+
+    from gmm_core.dashboard.live import rows_line
+
+    X = np.zeros((4, 2))
+    weighted = SimpleNamespace(
+        X=X, sample_weight=np.array([1.0, 2.0, 3.0, 0.0]), n_observations=6.0, weight_column="n"
+    )
+    plain = SimpleNamespace(X=X, sample_weight=None)
+    dataset = SimpleNamespace(table=pd.DataFrame({"a": range(5)}))
+    preparation = SimpleNamespace(missing="drop")
+    line = rows_line(SimpleNamespace(view=weighted), dataset, preparation)
+    assert line == (
+        ", on 4 of 5 rows (1 row with a missing value dropped), standing for 6 "
+        "observations (weights from n)"
+    )
+    assert "standing for" not in rows_line(SimpleNamespace(view=plain), dataset, preparation)

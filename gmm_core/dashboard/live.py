@@ -100,6 +100,9 @@ def describe_settings(settings: Any) -> str:
 def rows_line(result: Any, dataset: Any, preparation: Any) -> str:
     """ " on 144 of 150 rows (6 dropped: missing values)", or " on all 150 rows".
 
+    A weighted fit adds what the rows stand for: ", standing for 272 observations (weights
+    from count)".
+
     Parameters
     ----------
     result : FitResult
@@ -108,8 +111,17 @@ def rows_line(result: Any, dataset: Any, preparation: Any) -> str:
     preparation : Preparation
         Its preparation (how missing values were handled).
     """
-    fitted, total = len(result.view.X), len(dataset.table)
+    view = result.view
+    fitted, total = len(view.X), len(dataset.table)
+    weighted = ""
+    if view.sample_weight is not None:
+        weighted = (
+            f", standing for {view.n_observations:,.6g} observations (weights from "
+            f"{view.weight_column})"
+        )
     if fitted == total:
-        return f", on all {total:,} rows"
-    how = "rows with a missing value dropped" if preparation.missing == "drop" else "dropped"
-    return f", on {fitted:,} of {total:,} rows ({total - fitted:,} {how})"
+        return f", on all {total:,} rows{weighted}"
+    dropped = total - fitted
+    rows = "row" if dropped == 1 else "rows"
+    how = f"{rows} with a missing value dropped" if preparation.missing == "drop" else "dropped"
+    return f", on {fitted:,} of {total:,} rows ({dropped:,} {how}){weighted}"
