@@ -50,7 +50,7 @@ def fit_panel() -> None:
         st.info(
             f"From Model selection: {cell[0]}, K = {cell[1]}, with the sweep's start, seed "
             f"and tolerance ({settings.tol:g}).",
-            icon="📈",
+            icon=":material/insights:",
         )
         if warning:
             st.warning(warning, icon="⚠️")

@@ -13,7 +13,13 @@ from pages.ui.state import (
     remembered,
     set_settings,
 )
-from pages.ui.widgets import remembered_widget, sweep_fields
+from pages.ui.widgets import (
+    keep_sweep,
+    name_sweep,
+    remembered_widget,
+    restore_sweep,
+    sweep_fields,
+)
 
 
 def main() -> None:
@@ -27,6 +33,7 @@ def main() -> None:
         return
     state = st.session_state
     view = fit_view(ready.prepared, ready.projection, fit_on=state.preparation.fit_on)
+    restore_sweep((state.dataset.key, state.preparation))
     choices = sweep_fields(len(view.X))
     key = (state.dataset.key, state.preparation, choices)
     st.caption(f"EM fits {view.space}. Running the sweep again replaces these results.")
@@ -40,10 +47,12 @@ def main() -> None:
             )
             bar.empty()
             state.sweep_result = (key, result, choices)
+            keep_sweep(key, result, choices)
     if "sweep_result" not in state:
         st.info("Choose the models and the range, then press **Run the sweep**.")
         return
     old_key, result, swept = state.sweep_result
+    name_sweep()
     if old_key != key:
         st.warning("These results are for other settings or data; press **Run the sweep** again.")
     if old_key[:2] != key[:2]:
@@ -71,15 +80,12 @@ def main() -> None:
     except ValueError:
         best_cell = None
     if best_cell is not None and best_cell in result.models:
-        st.subheader(
-            f"The best model by BIC: {ms.describe_model(best_cell[0])}, K = {best_cell[1]}"
-        )
-        st.plotly_chart(
-            ms.classification_figure(result.models[best_cell], view),
-            width="stretch",
-            key="sel_unsure",
-        )
-        st.caption(
+        st.subheader(f"The best model by BIC: {best_cell[0]}, K = {best_cell[1]}")
+        left, right = st.columns([3, 2])
+        figure = ms.classification_figure(result.models[best_cell], view)
+        left.plotly_chart(figure, width="stretch", key="sel_unsure")
+        right.markdown(ms.best_summary(result, best_cell, mclust_sign=mclust))
+        right.caption(
             "Colours: each point's most likely component. Bigger, darker points are less sure "
             "(uncertainty 1 − max responsibility), as in mclust's uncertainty plot."
         )

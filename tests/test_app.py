@@ -344,7 +344,8 @@ def test_model_selection_on_old_faithful_is_mclusts_eee_3_in_either_sign(app):
     # The best model's classification and uncertainty, with its ellipses (a linear view).
     unsure = figure(app, "sel_unsure")
     assert sum(tr.get("mode") == "lines" for tr in unsure["data"]) >= 3
-    assert any("EEE: ellipsoidal" in s.value for s in app.subheader)
+    assert any(s.value == "The best model by BIC: EEE, K = 3" for s in app.subheader)
+    assert any(m.value.startswith("**EEE**: ellipsoidal, equal volume") for m in app.markdown)
 
 
 def test_model_selection_on_penguins_is_sound_and_not_at_the_edge(app):

@@ -386,3 +386,46 @@ def test_settings_survive_the_paths_people_take(app_page, browser):
     finally:
         shared.context.close()
     assert_clean(page)
+
+
+def test_model_selection_sweeps_flips_the_sign_and_hands_over(app_page):
+    page = app_page
+    go_to(page, "Data")
+    page.locator(".st-key-sample_name").click()
+    page.get_by_role("option", name="faithful").click()
+    settle(page)
+    go_to(page, "Model selection")
+    set_number(page, "_sel_max_k", 4)
+    page.get_by_role("button", name="Run the sweep").click()
+    settle(page)
+    best = page.locator("[data-testid=stMarkdownContainer]", has_text="Best by BIC:").first
+    assert best.text_content().startswith("Best by BIC: EEE, K = 3")
+    assert "(lower is better)" in best.text_content()
+    chart = page.locator(".st-key-sel_bic .js-plotly-plot")
+    assert chart.locator(".legendtext", has_text="VEV").count() == 1  # all fourteen drawn
+    for sign, title in (("mclust's sign", "BIC (mclust's sign)"), ("lower is better", "BIC")):
+        page.locator(".st-key-_sel_mclust_sign label").click()
+        settle(page)
+        assert f"({sign}" in best.text_content()
+        assert chart.locator(".ytitle").text_content() == title
+    page.get_by_role("button", name="Fit this model on the Fit page").click()
+    settle(page)
+    page.get_by_text("From Model selection: EEE, K = 3").wait_for()
+    assert "Fitted: K = 3, tied covariance, hc start" in fitted_line(page)
+    go_to(page, "Model selection")
+    assert "Best by BIC: EEE, K = 3" in best.text_content()
+    assert_clean(page)
+    missing = []
+    page.on("response", lambda r: r.status == 404 and missing.append(r.url))
+    page.reload()
+    settle(page)
+    # Reloaded at /selection, Streamlit's client first looks for its server under that path.
+    probes = ("/selection/_stcore/health", "/selection/_stcore/host-config")
+    assert all(url.endswith(probes) for url in missing), missing
+    page.console_errors = [e for e in page.console_errors if "404 (Not Found)" not in e]
+    # The address names the sweep, the server keeps it: a reload shows it, with its settings.
+    assert "sweep=" in page.url
+    assert page.locator(".st-key-_sel_max_k input").input_value() == "4"
+    assert "Best by BIC: EEE, K = 3" in best.text_content()
+    assert page.get_by_text("These results are for other settings").count() == 0
+    assert_clean(page)

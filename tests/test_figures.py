@@ -725,6 +725,93 @@ def test_criteria_grey_degenerate_cells_and_rank_only_the_others():
         criteria_figure(sweep_table(), "ICL")
 
 
+def fourteen_model_sweep():
+    """A real sweep over all fourteen models on a small sample, one cell made degenerate and
+    one failed, as a sweep reports them."""
+    from sklearn.datasets import make_blobs
+
+    from gmm_core.selection import FAILED_FIT, SweepResult, sweep
+
+    X = make_blobs(120, centers=3, cluster_std=0.6, random_state=1)[0]
+    result = sweep(X, 3)
+    table = result.table.copy()
+    bad = table.index[(table.covariance_type == "VEV") & (table.n_components == 3)][0]
+    table.loc[bad, ["degenerate", "degeneracy"]] = [True, "covariance at the reg_covar floor"]
+    failed = table.index[(table.covariance_type == "EVV") & (table.n_components == 2)][0]
+    table.loc[failed, ["bic", "aic", "icl", "log_likelihood"]] = np.nan
+    table.loc[failed, ["degenerate", "degeneracy", "error"]] = [True, FAILED_FIT, "singular"]
+    return SweepResult(table, result.models)
+
+
+def test_mclusts_bic_plot_of_fourteen_models_in_either_sign():
+    from gmm_core.dashboard.figures import MCLUST_STYLES
+    from gmm_core.dashboard.model_selection import criterion_figure
+    from gmm_core.params import MCLUST_MODELS
+
+    result = fourteen_model_sweep()
+    ours = criterion_figure(result, "bic")
+    theirs = criterion_figure(result, "bic", mclust_sign=True)
+    for fig in (ours, theirs):
+        figure_json(fig)
+    lines = ours.data[:14]
+    assert [tr.name for tr in lines] == list(MCLUST_MODELS)
+    # Fourteen distinguishable lines: a colour and a marker symbol each.
+    assert len({tr.marker.symbol for tr in lines}) == 14 == len({tr.line.color for tr in lines})
+    assert lines[6].marker.symbol == MCLUST_STYLES["EEE"][1] == "square"
+    # The failed cell is a gap (mclust's NA); the degenerate one off its line, hollow grey.
+    evv = decode(lines[12].y)
+    assert evv[1] is None or np.isnan(evv[1])
+    (grey,) = [tr for tr in ours.data if tr.name == "degenerate (hollow grey)"]
+    assert list(grey.x) == [3] and grey.marker.symbol == "square-x-open"  # VEV's, hollow
+    assert grey.marker.color == "#9E9E9E" and list(grey.text) == [
+        "covariance at the reg_covar floor"
+    ]
+    vev = decode(lines[11].y)
+    assert vev[2] is None or np.isnan(vev[2])
+    # mclust's sign: every value negated, the axis and the subtitle say so, the star stays.
+    for a, b in zip(ours.data, theirs.data, strict=True):
+        assert a.name == b.name
+        ya = np.array([np.nan if v is None else v for v in decode(a.y)], dtype=float)
+        yb = np.array([np.nan if v is None else v for v in decode(b.y)], dtype=float)
+        if a.name != "off the chart":
+            np.testing.assert_allclose(yb, -ya)
+    assert ours.layout.yaxis.title.text == "BIC"
+    assert theirs.layout.yaxis.title.text == "BIC (mclust's sign)"
+    assert "higher is better" in theirs.layout.title.subtitle.text
+    assert "lower is better" in ours.layout.title.subtitle.text
+    if ours.layout.yaxis.range is not None:
+        low, high = ours.layout.yaxis.range
+        assert list(theirs.layout.yaxis.range) == pytest.approx([-high, -low])
+    assert (
+        ours.data[-1].name
+        == theirs.data[-1].name
+        == "best: "
+        + ", K = ".join(map(str, result.best("bic")[["covariance_type", "n_components"]]))
+    )
+
+
+def test_the_sweep_table_for_people_marks_degenerate_and_failed_rows():
+    from gmm_core.dashboard import model_selection as ms
+
+    result = fourteen_model_sweep()
+    shown = ms.people_table(result.table)
+    assert list(shown.columns[:3]) == ["Status", "Covariance", "K"]
+    assert (shown["Status"] == "⚠ degenerate").sum() == 1
+    assert (shown["Status"] == "✕ failed").sum() == 1 and "Error" in shown.columns
+    flipped = ms.people_table(result.table, mclust_sign=True)
+    np.testing.assert_allclose(flipped["BIC (mclust)"], -shown["BIC"])
+    html = ms.styled_table(shown).to_html()
+    style = html.split("</style>")[0]
+    greyed = {int(r) for r in re.findall(r"_row(\d+)_col\d+", style)}
+    assert "color: #8a8a8a" in style
+    assert greyed == set(np.flatnonzero(shown["Status"].to_numpy() != "sound"))
+    assert "failed" in ms.failed_caption(result.table) and "EVV K = 2" in ms.failed_caption(
+        result.table
+    )
+    csv = ms.table_csv(result.table).decode()
+    assert csv.splitlines()[0].startswith("covariance_type,n_components,tol,bic")
+
+
 # ------------------------------------------------------------------------------ static
 
 

@@ -296,6 +296,31 @@ def best_line(result: selection.SweepResult, criterion: str, *, mclust_sign: boo
     )
 
 
+def best_summary(
+    result: selection.SweepResult, cell: tuple[str, int], *, mclust_sign: bool = False
+) -> str:
+    """The model of ``cell`` in words with its numbers (Markdown), for the uncertainty plot.
+
+    E.g. "**EEE**: ellipsoidal, equal volume, shape and orientation (scikit-learn's tied) ·
+    BIC 824.69 (lower is better) · log-likelihood −400.09 · 11 parameters · weights 0.47,
+    0.36, 0.17".
+    """
+    table = result.table
+    row = table[(table["covariance_type"] == cell[0]) & (table["n_components"] == cell[1])].iloc[0]
+    n = result.models[cell].history_.n_samples if cell in result.models else None
+    bic = -row["bic"] if mclust_sign else row["bic"]
+    sign = "mclust's sign" if mclust_sign else "lower is better"
+    letters, _, words = describe_model(cell[0]).partition(": ")
+    parts = [f"**{letters}**: {words}", f"BIC {bic:,.2f} ({sign})"]
+    if n is not None:
+        parts.append(f"log-likelihood {row['log_likelihood'] * n:,.2f}")
+    parts.append(f"{int(row['n_parameters'])} parameters")
+    if cell in result.models:
+        weights = np.sort(result.models[cell].weights_)[::-1]
+        parts.append("weights " + ", ".join(f"{w:.2f}" for w in weights))
+    return " · ".join(parts)
+
+
 #: The status column the page's table leads with.
 STATUS_TITLE = "Status"
 _STATUS_TEXT = {"sound": "sound", "degenerate": "⚠ degenerate", "failed": "✕ failed"}
@@ -331,7 +356,12 @@ def styled_table(shown: pd.DataFrame):
         bad = row[STATUS_TITLE] != "sound"
         return ["color: #8a8a8a; background-color: #f4f4f4" if bad else ""] * len(row)
 
-    return shown.style.apply(grey, axis=1).format(precision=2, na_rep="NA")
+    titles = selection.COLUMN_TITLES
+    formats = {c: "{:,.2f}" for c in shown.columns if c.split(" (")[0] in ("BIC", "AIC", "ICL")}
+    formats[titles["tol"]] = "{:.0e}"
+    formats[titles["log_likelihood"]] = "{:.4f}"
+    formats = {c: f for c, f in formats.items() if c in shown.columns}
+    return shown.style.apply(grey, axis=1).format(formats, na_rep="NA")
 
 
 def table_csv(table: pd.DataFrame) -> bytes:

@@ -4,6 +4,7 @@ runner, the animation's autoplay, the M-step panel and the downloads. Not a page
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import replace
 
@@ -413,9 +414,10 @@ def sweep_fields(n: int) -> ms.SweepChoices:
         selection_mode="multi",
         help=ms.LETTERS_HELP,
     )
-    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")
+    # Pills on a line of their own, which wrap on a phone (a segmented bar, or pills in a
+    # horizontal row, are cut at the screen's edge).
     init = remembered_widget(
-        row.segmented_control,
+        st.pills,
         "Initialisation",
         "sel_init",
         "hc",
@@ -425,6 +427,7 @@ def sweep_fields(n: int) -> ms.SweepChoices:
         help="hc (mclust's default): one model-based hierarchical partition per K, shared by "
         "every model and deterministic. The others draw at random from the seed.",
     )
+    row = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")
     restarts = remembered_widget(
         row.number_input,
         "Restarts",
@@ -441,7 +444,7 @@ def sweep_fields(n: int) -> ms.SweepChoices:
         "Tolerance",
         "sel_tol",
         SWEEP_TOL,
-        0.0,
+        1e-10,  # not 0: every one of the 126 cells would run to max_iter
         1.0,
         format="%.0e",
         step=1e-6,
@@ -454,3 +457,43 @@ def sweep_fields(n: int) -> ms.SweepChoices:
     return ms.SweepChoices(
         int(max_k), tuple(models or ()), init, int(restarts), float(tol), int(seed)
     )
+
+
+@st.cache_resource
+def _sweeps() -> FitCache:
+    # The last few sweeps of this server by a token that the page's address carries, so that
+    # a reload (a new session) finds its sweep again: the design's rule for state that must
+    # survive a reload (query parameters plus a server cache).
+    return FitCache(max_entries=6)
+
+
+def keep_sweep(key: tuple, result, choices: ms.SweepChoices) -> None:
+    """Keep a sweep on the server and name it in the address (``?sweep=<token>``)."""
+    token = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+    _sweeps().put(token, (key, result, choices))
+    st.session_state.sweep_token = token
+    name_sweep()
+
+
+def name_sweep() -> None:
+    """Name the session's sweep in the address again (other pages' links leave it out)."""
+    token = st.session_state.get("sweep_token")
+    if token is not None and st.query_params.get("sweep") != token:
+        st.query_params["sweep"] = token
+
+
+def restore_sweep(source: tuple) -> None:
+    """After a reload: the sweep the address names, if the server still holds it and it is of
+    these data and preparation (``source``), with its fields set as they were."""
+    state = st.session_state
+    token = st.query_params.get("sweep")
+    kept = _sweeps().get(token) if token and "sweep_result" not in state else None
+    if kept is None or kept[0][:2] != source:
+        return
+    choices = kept[2]
+    fields = {"sel_max_k": choices.max_k, "sel_models": list(choices.models)}
+    fields |= {"sel_init": choices.init_params, "sel_restarts": choices.n_init}
+    fields |= {"sel_tol": choices.tol, "sel_seed": choices.random_state}
+    for name, value in fields.items():
+        state[name] = state[f"_{name}"] = value
+    state.sweep_result, state.sweep_token = kept, token
