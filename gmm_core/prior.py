@@ -641,6 +641,54 @@ def resolve_prior(
     return default_prior(X, covariance_type, n_components, sample_weight=sample_weight)
 
 
+def params_from_responsibilities_with_prior(
+    X: np.ndarray,
+    resp: np.ndarray,
+    covariance_type: str,
+    prior: ConjugatePrior,
+    sample_weight: np.ndarray | None = None,
+):
+    """The MAP M-step from starting responsibilities: a start's estimate with the prior.
+
+    The counterpart of :func:`gmm_core.init.params_from_responsibilities` (weights
+    ``N_k / n``, no ``reg_covar``), as mclust's ``me()`` begins.
+
+    Parameters
+    ----------
+    X : ndarray of shape (m, n_features)
+    resp : ndarray of shape (m, n_components)
+    covariance_type : str
+    prior : ConjugatePrior
+    sample_weight : ndarray of shape (m,), optional
+
+    Returns
+    -------
+    MixtureParams
+    """
+    from dataclasses import replace
+
+    from .em import statistics_from_responsibilities, structured_m_step
+
+    total = X.shape[0]
+    if sample_weight is not None:
+        resp = resp * sample_weight.astype(resp.dtype, copy=False)[:, None]
+        total = float(sample_weight.sum())
+    nk = resp.sum(axis=0)
+    centers = (resp.T @ X) / np.maximum(nk, np.finfo(resp.dtype).tiny)[:, None]
+    stats = statistics_from_responsibilities(X, resp, centers, full_second=True)
+    stats = replace(stats, weight_sum=total)
+    estimated, _ = structured_m_step(
+        stats,
+        covariance_type,
+        0.0,
+        prior=prior,
+        normalise_weights=False,
+        iteration=0,
+        require_resolved=False,
+    )
+    return estimated
+
+
 def initial_params_with_prior(
     X: np.ndarray,
     n_components: int,
@@ -667,10 +715,7 @@ def initial_params_with_prior(
     -------
     MixtureParams
     """
-    from dataclasses import replace
-
     from . import init
-    from .em import statistics_from_responsibilities, structured_m_step
     from .params import MixtureParams
 
     given = (weights_init, means_init, precisions_init)
@@ -701,23 +746,7 @@ def initial_params_with_prior(
         resp = init.initial_responsibilities(
             X, n_components, init_params, random_state, sample_weight
         )
-    total = rows.shape[0]
-    if weights is not None:
-        resp = resp * weights.astype(resp.dtype, copy=False)[:, None]
-        total = float(weights.sum())
-    nk = resp.sum(axis=0)
-    centers = (resp.T @ rows) / np.maximum(nk, np.finfo(resp.dtype).tiny)[:, None]
-    stats = statistics_from_responsibilities(rows, resp, centers, full_second=True)
-    stats = replace(stats, weight_sum=total)
-    estimated, _ = structured_m_step(
-        stats,
-        covariance_type,
-        0.0,
-        prior=prior,
-        normalise_weights=False,
-        iteration=0,
-        require_resolved=False,
-    )
+    estimated = params_from_responsibilities_with_prior(rows, resp, covariance_type, prior, weights)
     if weights_init is None and means_init is None and precisions_init is None:
         return estimated
     weights_ = estimated.weights if weights_init is None else np.asarray(weights_init, X.dtype)

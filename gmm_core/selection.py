@@ -52,6 +52,12 @@ from .engines import check_engine, resolve_engine
 from .init import HC_SUBSET, check_init_params, params_from_responsibilities
 from .model import GaussianMixtureEM, check_weights, total_weight
 from .params import ALL_COVARIANCE_TYPES, MCLUST_MODELS, MixtureParams, covariance_model
+from .prior import (
+    PRIOR_MODELS,
+    check_prior_setting,
+    params_from_responsibilities_with_prior,
+    resolve_prior,
+)
 
 #: The criteria of the sweep, all in scikit-learn's sign: lower is better.
 SELECTION_CRITERIA: tuple[str, ...] = ("bic", "aic", "icl")
@@ -416,12 +422,17 @@ def _start_of(
     k: int,
     model: str,
     reg_covar: float,
+    prior,
 ) -> dict:
     """``weights_init``, ``means_init``, ``precisions_init`` of the 'hc' start of one cell."""
     resp = np.zeros((len(rows), k))
     resp[np.arange(len(rows)), labels] = 1.0
     weights = None if sample_weight is None else sample_weight[rows]
-    start = params_from_responsibilities(X[rows], resp, model, reg_covar, weights)
+    if prior is None:
+        start = params_from_responsibilities(X[rows], resp, model, reg_covar, weights)
+    else:  # the estimator's 'hc' start with a prior: the MAP M-step (mclust's me())
+        resolved = resolve_prior(prior, X, model, k, sample_weight)
+        start = params_from_responsibilities_with_prior(X[rows], resp, model, resolved, weights)
     return {
         "weights_init": start.weights,
         "means_init": start.means,
@@ -544,6 +555,7 @@ def sweep(
     progress: Callable[[int, int, str], None] | None = None,
     sample_weight: np.ndarray | None = None,
     engine: str = "auto",
+    prior=None,
 ) -> SweepResult:
     """Fit K = 1 .. ``max_components`` for each covariance model and tabulate the criteria.
 
@@ -601,6 +613,11 @@ def sweep(
         Row weights or counts, as in :meth:`GaussianMixtureEM.fit`: every fit and every
         criterion is weighted, BIC's n is the total weight (integer weights: the sweep of
         the repeated rows).
+    prior : None, 'default' or ConjugatePrior
+        mclust's conjugate prior instead of ``reg_covar`` (:mod:`gmm_core.prior`), as in
+        :class:`GaussianMixtureEM`; 'default' is mclust's ``defaultPrior`` for each cell.
+        mclust has no prior for EVE, VEE, VVE and EVV: the default list of models leaves
+        them out (as ``Mclust`` does), and naming them raises.
     engine : str, default 'auto'
         As in :class:`GaussianMixtureEM`, but 'auto' decides once for the whole sweep, on
         the work of all its fits: a sweep of a small data set is a thousand EM runs, which
@@ -638,6 +655,8 @@ def sweep(
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
     types = tuple(covariance_types)
+    if prior is not None and types == MCLUST_MODELS:
+        types = tuple(t for t in types if t in PRIOR_MODELS)  # as Mclust with a prior
     if not types or len(set(types)) != len(types):
         raise ValueError(
             "covariance_types must be distinct values among "
@@ -658,6 +677,8 @@ def sweep(
     check_float("reg_covar", reg_covar, 0.0)
 
     check_float("polish_tol", polish_tol, 0.0)
+    for covariance_type in types:
+        check_prior_setting(prior, covariance_type, X.shape[1], reg_covar)
     sample_weight = check_weights(sample_weight, X)
     n_effective = n if sample_weight is None else total_weight(sample_weight)
 
@@ -674,6 +695,7 @@ def sweep(
         "reg_covar": reg_covar,
         "max_iter": max_iter,
         "init_params": init_params,
+        "prior": prior,
         "engine": _sweep_engine(X, engine, len(types) * len(ks) * n_init, int(max_components)),
         "requested_engine": engine,
     }
@@ -681,7 +703,7 @@ def sweep(
     def fit(covariance_type: str, k: int, cell_tol: float) -> tuple[dict, GaussianMixtureEM]:
         start = {}
         if k in hc:
-            start = _start_of(X, sample_weight, *hc[k], k, covariance_type, reg_covar)
+            start = _start_of(X, sample_weight, *hc[k], k, covariance_type, reg_covar, prior)
         cell_settings = settings | {"tol": cell_tol}
         return _fit_cell(X, sample_weight, covariance_type, k, distinct, cell_settings, start)
 

@@ -785,3 +785,29 @@ def test_weighted_sweep_counts_each_row_as_its_weight(faithful_raw):
         assert alone.bic(X, sample_weight=counts) == pytest.approx(row.bic, rel=1e-10)
     with pytest.raises(ValueError, match=r"(?i)negative"):
         sweep(X, 2, sample_weight=-counts)
+
+
+def test_sweep_with_mclusts_prior(faithful_raw):
+    from gmm_core.prior import PRIOR_MODELS
+
+    result = sweep(faithful_raw, 4, prior="default")
+    table = result.table
+    # Mclust with a prior leaves out the four models it has no MAP M-step for
+    assert tuple(dict.fromkeys(table["covariance_type"])) == PRIOR_MODELS
+    best = result.best("bic")
+    assert (best["covariance_type"], best["n_components"]) == ("EEE", 3)
+    # a cell is the estimator's own fit with the prior, from the same 'hc' start
+    for cell in [("EEE", 3), ("VEV", 2)]:
+        row = table.set_index(["covariance_type", "n_components"]).loc[cell]
+        alone = GaussianMixtureEM(
+            cell[1],
+            covariance_type=cell[0],
+            init_params="hc",
+            prior="default",
+            random_state=42,
+            tol=row["tol"],
+            max_iter=1000,
+        ).fit(faithful_raw)
+        assert alone.bic(faithful_raw) == pytest.approx(row["bic"], rel=1e-9)
+    with pytest.raises(ValueError, match="EVE"):
+        sweep(faithful_raw, 2, covariance_types=("EVE",), prior="default")
