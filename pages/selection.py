@@ -4,6 +4,7 @@ classification and uncertainty, the table, and any cell handed to the Fit page."
 import streamlit as st
 
 from gmm_core.dashboard import model_selection as ms
+from gmm_core.dashboard.fit_views import restart_explorer
 from gmm_core.dashboard.fitting import fit_view
 from pages.ui.state import (
     Pending,
@@ -125,6 +126,11 @@ def main() -> None:
     settings, warning = ms.hand_over(result, chosen, swept)
     if warning:
         st.warning(warning, icon="⚠️")
+    if swept.n_init > 1:  # restarts of a random start: did they agree?
+        with st.expander("Restart explorer of this model", key="sel_restarts_box"):
+            figure, optima = restart_explorer(result.models[chosen])
+            st.plotly_chart(figure, width="stretch", key="sel_restart_chart")
+            st.dataframe(optima, width="stretch", hide_index=True)
     if st.button("Fit this model on the Fit page", type="primary", key="sel_hand"):
         set_settings(settings)
         state.handed_over = (settings, chosen, warning)
