@@ -8,6 +8,7 @@ from gmm_core.dashboard.comparing import (
     MODES,
     compare_runs,
     matching_cost_help,
+    repeated_rows,
     run_sklearn,
     sklearn_gap,
 )
@@ -45,10 +46,15 @@ def main() -> None:
         )
         st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
 
+    # One of mclust's ten models that scikit-learn does not have, the prior, or weights that
+    # cannot be repeated rows: said in words, never attempted.
     gap = sklearn_gap(fit)
-    if gap is not None:  # one of mclust's ten models that scikit-learn does not have
+    if gap is not None:
         st.warning(gap, icon="🔀")
-        st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
+        if repeated_rows(fit)[1] is not None:
+            st.page_link("pages/data.py", label="Go to Data", icon=":material/table_chart:")
+        else:
+            st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
         return
 
     c1, c2, c3 = st.columns(3)

@@ -49,19 +49,29 @@ def fit_panel() -> None:
         cell, warning = handed[1], handed[2]
         st.info(
             f"From Model selection: {cell[0]}, K = {cell[1]}, with the sweep's start, seed "
-            f"and tolerance ({settings.tol:g}).",
+            f"and tolerance ({settings.tol:g})"
+            + (", with mclust's conjugate prior." if settings.prior else "."),
             icon=":material/insights:",
         )
         if warning:
             st.warning(warning, icon="⚠️")
-    draw(result)
+    draw(result, failed=ready is None)
 
 
-def draw(result) -> None:
+def draw(result, *, failed: bool = False) -> None:
+    """The fit's figures and tables; ``failed``: the current data choices could not be
+    prepared (the Data page says why), so ``result`` is the last fit that could."""
     model = result.model
     fit_data, fit_prep = st.session_state.fit_source
     if (fit_data.key, fit_prep) != (st.session_state.dataset.key, st.session_state.preparation):
-        st.warning(f"This fit is of {fit_data.name} as prepared before; the new one is coming.")
+        if failed:
+            st.warning(
+                "The current choices on the **Data** page cannot be fitted (the message above "
+                f"says why); the last fit, of {fit_data.name} as prepared before, is shown.",
+                icon="⚠️",
+            )
+        else:
+            st.warning(f"This fit is of {fit_data.name} as prepared before; the new one is coming.")
     left, right = st.columns([3, 2])
     st.session_state.setdefault("fit_show", "iterations")
     views = {"iterations": "EM iterations", "half": "E- and M-steps apart", "unsure": "Uncertainty"}
@@ -86,7 +96,11 @@ def draw(result) -> None:
             "contours show the fitted density. The least sure rows:"
         )
         left.dataframe(unsure, width="stretch")
-    right.caption(describe_settings(result.settings) + rows_line(result, fit_data, fit_prep))
+    settings_line = describe_settings(result.settings)
+    if result.settings.prior is not None:  # describe_settings names reg_covar, not the prior
+        s = result.settings
+        settings_line = settings_line.replace(f"reg_covar {s.reg_covar:g}", s.regularisation)
+    right.caption(settings_line + rows_line(result, fit_data, fit_prep))
     m = right.columns(4)
     m[0].metric("iterations", model.n_iter_)
     m[1].metric("converged", result.convergence)

@@ -37,14 +37,27 @@ def main() -> None:
     restore_sweep((state.dataset.key, state.preparation))
     choices = sweep_fields(len(view.X))
     key = (state.dataset.key, state.preparation, choices)
+    if (prior := ms.prior_note(choices)) is not None:
+        st.caption(prior)
+    if (weighted := ms.weighted_note(view)) is not None:
+        st.caption(weighted)
     st.caption(f"EM fits {view.space}. Running the sweep again replaces these results.")
     if st.button("Run the sweep", type="primary", key="sel_run"):
         if not choices.models:
             st.error("Choose at least one model.", icon="⚠️")
+        elif not choices.swept_models:
+            st.error(
+                f"mclust has no conjugate prior for {', '.join(choices.models)}: choose other "
+                "models, or reg_covar under Regularisation.",
+                icon="⚠️",
+            )
         else:
             bar = st.progress(0.0, text="Sweeping…")
             result = ms.run_sweep(
-                view.X, choices, lambda done, total, label: bar.progress(done / total, text=label)
+                view.X,
+                choices,
+                lambda done, total, label: bar.progress(done / total, text=label),
+                sample_weight=view.sample_weight,
             )
             bar.empty()
             state.sweep_result = (key, result, choices)

@@ -34,6 +34,10 @@ MODES: dict[str, str] = {
 #: change along the run, and timing every iteration would double the wait on large data.
 TIMING_ITERATIONS = 20
 
+#: A weighted fit is compared on its rows repeated by their weights (scikit-learn's
+#: GaussianMixture takes no sample weights) when they are whole numbers totalling at most this.
+MAX_REPEATED_ROWS = 1_000_000
+
 #: The matched-components table as shown: column -> (header, number format, help). The CSV
 #: download keeps the plain column names, which are also :func:`compare.component_table`'s.
 COMPONENT_COLUMNS: dict[str, tuple[str, str | None, str]] = {
@@ -95,6 +99,9 @@ class SklearnRun:
     notes: tuple[str, ...] = ()
     error: str | None = None
     unsupported: bool = False
+    #: A weighted fit: positions of its rows, each repeated by its weight (what scikit-learn
+    #: was fitted on and every number is computed on); None when unweighted.
+    rows: np.ndarray | None = None
     # What compare_runs derives from this run whatever the matching cost: scores, BIC and AIC
     # are full passes over the rows (about a second at 100,000 rows), done once per run.
     _shared: dict = field(default_factory=dict, repr=False)
@@ -155,15 +162,91 @@ def _failure_message(result: FitResult, where: str, err: Exception, *, seeded: b
     )
 
 
+def repeated_rows(result: FitResult) -> tuple[np.ndarray | None, str | None]:
+    """The rows scikit-learn is compared on for a weighted fit, or why it cannot be.
+
+    scikit-learn's GaussianMixture takes no sample weights; whole-number weights (counts)
+    are the same as each row repeated that many times, so the comparison runs on those
+    repeated rows when they total at most :data:`MAX_REPEATED_ROWS`.
+
+    Returns
+    -------
+    rows : ndarray of shape (sum of weights,) or None
+        Positions into ``result.view.X``, each row repeated by its weight (rows of weight 0
+        left out); None when the fit is unweighted or cannot be compared.
+    reason : str or None
+        Why a weighted fit cannot be compared (Markdown), else None.
+    """
+    view = result.view
+    w = view.sample_weight
+    if w is None:
+        return None, None
+    column = f"`{view.weight_column}`" if view.weight_column else "the weight column"
+    intro = (
+        "scikit-learn's GaussianMixture takes no sample weights, so a weighted fit is "
+        "compared on its rows repeated by their weights (a row of count 3 as three rows). "
+    )
+    fractional = np.flatnonzero(w != np.round(w))
+    if fractional.size:
+        first = int(fractional[0])
+        return None, (
+            intro + f"That is not possible here: the weights in {column} are not whole "
+            f"numbers ({fractional.size:,} of {len(w):,} rows, the first in row "
+            f"{int(view.row_index[first]) + 1}: {w[first]:g}), so the comparison with "
+            "scikit-learn is unavailable for this fit. Our fit is unchanged; to compare, "
+            "choose a count column (or none) as the weight on the **Data** page."
+        )
+    total = float(w.sum())
+    if total > MAX_REPEATED_ROWS:
+        return None, (
+            intro + f"That is not possible here: the weights in {column} total "
+            f"{total:,.0f} observations, more than the {MAX_REPEATED_ROWS:,} rows the "
+            "comparison repeats at most, so the comparison with scikit-learn is unavailable "
+            "for this fit. Our fit is unchanged."
+        )
+    return np.repeat(np.arange(len(w)), w.astype(np.int64)), None
+
+
 def sklearn_gap(result: FitResult) -> str | None:
-    """Why scikit-learn cannot fit this fit's model, in words (None: it can).
+    """Why scikit-learn cannot be compared with this fit, in words (None: it can).
 
     scikit-learn has four of mclust's fourteen models (full = VVV, tied = EEE, diag = VVI,
     spherical = VII); for the ten others this names what it lacks and the nearest of its
-    four (:func:`gmm_core.dashboard.model_selection.sklearn_lacks`).
+    four (:func:`gmm_core.dashboard.model_selection.sklearn_lacks`). It has no conjugate
+    prior either, and no sample weights (weights that cannot be repeated rows, see
+    :func:`repeated_rows`).
     """
     s = result.settings
-    return sklearn_lacks(s.covariance_type, s.n_components, result.view.X.shape[1])
+    gap = sklearn_lacks(s.covariance_type, s.n_components, result.view.X.shape[1])
+    if gap is not None:
+        return gap
+    if s.prior is not None:
+        return (
+            "Our fit uses mclust's conjugate prior, which scikit-learn's GaussianMixture does "
+            "not have (it keeps covariances from collapsing with reg_covar only), so the two "
+            "would not fit the same model. To compare, choose reg_covar under "
+            "**Regularisation** on the **Fit** page."
+        )
+    return repeated_rows(result)[1]
+
+
+def _compared(result: FitResult, run: SklearnRun) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows both fits are scored on, and their known classes (repeated when weighted)."""
+    view = result.view
+    if run.rows is None:
+        return view.X, view.true_labels
+    labels = None if view.true_labels is None else view.true_labels[run.rows]
+    return view.X[run.rows], labels
+
+
+def _repeated_note(result: FitResult, rows: np.ndarray) -> str:
+    column = result.view.weight_column or "the weight column"
+    return (
+        f"Compared on the {len(rows):,} observations (each row repeated by its weight in "
+        f"`{column}`): scikit-learn's GaussianMixture takes no sample weights, and a count is "
+        "the same as its row repeated, so both fits, the timing, the table and the adjusted "
+        "Rand index are on those."
+    )
 
 
 class _SklearnNamed:
@@ -223,11 +306,12 @@ def run_sklearn(
     history = ours.history_
     if s.covariance_type not in COVARIANCE_TYPES:  # one of the four under mclust's name
         history = _SklearnNamed(history)
+    rows, _ = repeated_rows(result)
+    X = view.X if rows is None else view.X[rows]
+    weighted = () if rows is None else (_repeated_note(result, rows),)
     if mode == "same start":
         try:
-            drift = compare.same_start_drift(
-                view.X, history, reg_covar=s.reg_covar, progress=progress
-            )
+            drift = compare.same_start_drift(X, history, reg_covar=s.reg_covar, progress=progress)
         except ValueError as err:
             where = "while stepping from our starting point"
             message = _failure_message(result, where, err, seeded=False)
@@ -236,18 +320,20 @@ def run_sklearn(
         if drift.steps:
             try:
                 timing = compare.time_from_same_start(
-                    view.X,
+                    X,
                     ours,
                     history[0].params,
                     n_iter=min(drift.steps, TIMING_ITERATIONS),
                 )
             except ValueError:
                 notes = ("The timing from the same start failed, so no speed is shown.",)
-        return SklearnRun(mode, None, None, drift.sklearn_model, drift, timing, notes)
+        return SklearnRun(
+            mode, None, None, drift.sklearn_model, drift, timing, (*weighted, *notes), rows=rows
+        )
     if mode != "independent":
         raise ValueError(f"mode must be 'same start' or 'independent'; got {mode!r}.")
     init = compare.sklearn_init(s.init_params)
-    notes = []
+    notes = list(weighted)
     if init != s.init_params:
         notes.append(
             f"Our start '{s.init_params}' is not one of scikit-learn's, so scikit-learn used "
@@ -261,7 +347,7 @@ def run_sklearn(
         )
     try:
         theirs, seconds_theirs = compare.fit_sklearn(
-            view.X,
+            X,
             s.n_components,
             covariance_type=covariance_model(s.covariance_type).layout,
             random_state=seed,
@@ -278,10 +364,11 @@ def run_sklearn(
     try:
         # Timed again rather than taken from the Fit page: that time includes progress reports
         # and, on the first fit in a process, compiling the kernels.
-        timing = compare.Timing(compare.timed_fit(clone(ours), view.X), seconds_theirs)
+        # (Unweighted on the repeated rows, as scikit-learn's: the same work on both sides.)
+        timing = compare.Timing(compare.timed_fit(clone(ours), X), seconds_theirs)
     except ValueError:
         timing = None
-    return SklearnRun(mode, seed, init, theirs, None, timing, tuple(notes))
+    return SklearnRun(mode, seed, init, theirs, None, timing, tuple(notes), rows=rows)
 
 
 def _ms(seconds: float) -> str:
@@ -310,12 +397,14 @@ def summary_view(result: FitResult, theirs: GaussianMixture, run: SklearnRun) ->
     pandas.DataFrame
         Index named "Quantity"; every cell formatted (no raw floats, no True/False).
     """
-    view, ours, s = result.view, result.model, result.settings
+    ours, s = result.model, result.settings
     stepped = run.drift.steps if run.drift is not None else None
-    raw = compare.summary_table(view.X, ours, theirs, true_labels=view.true_labels, stepped=stepped)
+    X, true_labels = _compared(result, run)
+    raw = compare.summary_table(X, ours, theirs, true_labels=true_labels, stepped=stepped)
     rows: dict[str, tuple[str, str]] = {}
     ll, bic, aic = (raw.loc[name] for name in raw.index[:3])
-    rows["Mean log-likelihood per row"] = (f"{ll.iloc[0]:.6f}", f"{ll.iloc[1]:.6f}")
+    per = "row" if run.rows is None else "observation"
+    rows[f"Mean log-likelihood per {per}"] = (f"{ll.iloc[0]:.6f}", f"{ll.iloc[1]:.6f}")
     rows["BIC (lower is better)"] = (f"{bic.iloc[0]:,.2f}", f"{bic.iloc[1]:,.2f}")
     rows["AIC (lower is better)"] = (f"{aic.iloc[0]:,.2f}", f"{aic.iloc[1]:,.2f}")
     ours_start = _start_text(s.init_params, s.random_state)
@@ -436,11 +525,16 @@ def _shared(result: FitResult, run: SklearnRun) -> _Shared:
     if found is not None and run._shared.get("result") is result:
         return found
     view, theirs = result.view, run.model
-    predicted = theirs.predict(view.X)
+    predicted = theirs.predict(view.X)  # per row, for the side-by-side scatter
+    # Scores and the ARI on what was compared: a weighted fit's rows repeated by their weights.
+    X, _ = _compared(result, run)
+    every = slice(None) if run.rows is None else run.rows
+    ours_compared, theirs_compared = result.labels[every], predicted[every]
     sentences: list[str] = list(run.notes)
     solution = None
     if run.drift is not None:
-        sentences.insert(0, _drift_sentence(run.drift.worst))
+        # After the note on repeated rows, if any: what was compared comes first.
+        sentences.insert(0 if run.rows is None else 1, _drift_sentence(run.drift.worst))
         sentences.append(
             f"scikit-learn was stepped {run.drift.steps} times from our starting point, one "
             "iteration per `fit` call, so that both can be compared after every iteration; it "
@@ -448,19 +542,19 @@ def _shared(result: FitResult, run: SklearnRun) -> _Shared:
         )
     else:
         solution = compare.compare_solutions(
-            view.X,
+            X,
             result.model,
             theirs,
             tol=result.settings.tol,
-            labels_ours=result.labels,
-            labels_theirs=predicted,
+            labels_ours=ours_compared,
+            labels_theirs=theirs_compared,
         )
         sentences.append(verdict_sentence(solution))
     timing = _timing_sentence(run.timing)
     if timing:
         sentences.append(timing)
     # The ARI does not depend on how the components are numbered, hence on the matching.
-    ari = compare.agreement(result.labels, predicted)
+    ari = compare.agreement(ours_compared, theirs_compared)
     summary = summary_view(result, theirs, run)
     value = _Shared(predicted, ari, summary, tuple(sentences), solution)
     run._shared.update(value=value, result=result)

@@ -1038,6 +1038,7 @@ def log_likelihood_figure(
     *,
     markers: Mapping[str, int] | None = None,
     height: int = 320,
+    per_observation: bool = False,
 ) -> go.Figure:
     """The mean log-likelihood's gain per EM iteration, on an axis that cannot exaggerate.
 
@@ -1060,6 +1061,9 @@ def log_likelihood_figure(
         vertical line with its label. Labels at the same iteration are stacked, not overlaid.
     height : int, default 320
         Figure height in pixels.
+    per_observation : bool, default False
+        A weighted fit: its mean is per observation (a row counts by its weight), not per
+        row, and the subtitle says so.
 
     Returns
     -------
@@ -1084,7 +1088,8 @@ def log_likelihood_figure(
     subtitle = ""
     if shown.size:
         last = float(ll[shown[-1]])
-        subtitle = f"mean per row {reference:.4f} → {last:.4f} ({last - reference:+.4f})"
+        per = "per observation" if per_observation else "per row"
+        subtitle = f"mean {per} {reference:.4f} → {last:.4f} ({last - reference:+.4f})"
     fig = go.Figure(
         go.Scatter(
             x=iterations,

@@ -165,6 +165,8 @@ def half_step_animation(result: FitResult) -> go.Figure:
         frames,
         axis_titles=view.axis_titles,
         title=f"EM, K = {result.settings.n_components}",
+        # A weighted point is drawn by its weight here too, as in the main animation.
+        point_weights=None if view.sample_weight is None else view.sample_weight[result.drawn],
     )
 
 
@@ -264,10 +266,11 @@ def _decomposition(letters: str, k: int) -> str:
     return rf"{lam} {dk} {a} {dk}^\top"
 
 
-def _mclust_m_step(letters: str, k: int, j: int, p: int) -> list[str]:
+def _mclust_m_step(letters: str, k: int, j: int, p: int, weighted: bool = False) -> list[str]:
     """The covariance update of one of mclust's ten models, said rather than solved."""
     how = "iteratively (no closed form)" if letters in _ITERATIVE_M_STEP else "in closed form"
     r_any, mu_any = rf"r_{{il}}^{{({p})}}", rf"\mu_l^{{({j})}}"
+    r_any = rf"w_i\, {r_any}" if weighted else r_any
     return [
         rf"\Sigma_{k}^{{({j})}} = {_decomposition(letters, k)}"
         rf"\quad \text{{({letters}: {model_words(letters)})}}",
@@ -325,7 +328,9 @@ def m_step_equations(result: FitResult, component: int, iteration: int) -> list[
         LaTeX lines: N_k, the weight, the mean, the covariance update with its numbers, and
         the value of ε.
     """
-    history, n = result.model.history_, result.model.history_.n_samples
+    history = result.model.history_
+    # A weighted fit's n is its total weight (N_k and the weights count observations).
+    n, weighted = history.weight_sum, result.view.sample_weight is not None
     snap = history[iteration]
     params = snap.params
     cov_model = covariance_model(params.covariance_type)
@@ -335,17 +340,29 @@ def m_step_equations(result: FitResult, component: int, iteration: int) -> list[
     k, j, p = component, iteration, iteration - 1
     r = rf"r_{{i{k}}}^{{({p})}}"
     mu = rf"\mu_{k}^{{({j})}}"
+    # With weights every sum over rows carries w_i (a row stands for w_i observations).
+    wr = rf"w_i\, {r}" if weighted else r
+    n_text = f"{n:g}"
     lines = [
-        rf"N_{k} = \sum_{{i=1}}^{{n}} {r} = {n_k:.4f}",
-        rf"\pi_{k}^{{({j})}} = \frac{{N_{k}}}{{n}} = \frac{{{n_k:.4f}}}{{{n}}} = {weight:.4f}",
-        rf"{mu} = \frac{{1}}{{N_{k}}} \sum_i {r}\, x_i = ({_tex_vector(snap.means[component])})",
+        rf"N_{k} = \sum_{{i=1}}^{{{len(result.view.X)}}} {wr} = {n_k:.4f}"
+        if weighted
+        else rf"N_{k} = \sum_{{i=1}}^{{n}} {r} = {n_k:.4f}",
+        rf"\pi_{k}^{{({j})}} = \frac{{N_{k}}}{{n}} = \frac{{{n_k:.4f}}}{{{n_text}}} = {weight:.4f}",
+        rf"{mu} = \frac{{1}}{{N_{k}}} \sum_i {wr}\, x_i = ({_tex_vector(snap.means[component])})",
     ]
+    if weighted:
+        lines.insert(
+            1,
+            rf"n = \sum_i w_i = {n_text}"
+            rf"\quad \text{{(observations: each row counts by its weight in "
+            rf"{_tex_text(result.view.weight_column or 'the weight column')})}}",
+        )
+    r = wr  # the covariance sums below are weighted the same way
     outer = rf"(x_i - {mu})(x_i - {mu})^\top"
     if not cov_model.closed_form:
-        lines += _mclust_m_step(cov_model.mclust, k, j, p)
+        lines += _mclust_m_step(cov_model.mclust, k, j, p, weighted)
         lines += _covariance_numbers(kind, params.covariances, component, j, d)
-        reg = result.settings.reg_covar
-        lines.append(rf"\varepsilon = \texttt{{reg\_covar}} = {_tex_number(reg)}")
+        lines.append(_regularisation_line(result))
         return lines
     if kind == "full":
         cov = params.covariances[component]
@@ -355,6 +372,7 @@ def m_step_equations(result: FitResult, component: int, iteration: int) -> list[
     elif kind == "tied":
         cov = params.covariances
         r_any, mu_any = rf"r_{{il}}^{{({p})}}", rf"\mu_l^{{({j})}}"
+        r_any = rf"w_i\, {r_any}" if weighted else r_any
         formula = (
             rf"\Sigma^{{({j})}} = \frac{{1}}{{n}} \sum_{{l=1}}^{{K}} \sum_i {r_any}\, "
             rf"(x_i - {mu_any})(x_i - {mu_any})^\top + \varepsilon I"
@@ -385,9 +403,29 @@ def m_step_equations(result: FitResult, component: int, iteration: int) -> list[
             rf"\Sigma_{k}^{{({j})}} = \sigma_{k}^{{2\,({j})}} I"
             rf" \quad \text{{(the same variance in all {d} columns)}}",
         ]
-    reg = result.settings.reg_covar
-    lines.append(rf"\varepsilon = \texttt{{reg\_covar}} = {_tex_number(reg)}")
+    lines.append(_regularisation_line(result))
     return lines
+
+
+def _tex_text(text: str) -> str:
+    """``text`` safe inside LaTeX's \\text{} (a column name may hold _ or &)."""
+    for char in "\\{}":
+        text = text.replace(char, "")
+    for char in "_&%$#":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _regularisation_line(result: FitResult) -> str:
+    """ε's value, or, with mclust's conjugate prior, that the covariance is its posterior mode."""
+    if result.settings.prior is not None:
+        return (
+            r"\varepsilon = 0:\ \text{with mclust's conjugate prior the M-step is its posterior "
+            r"mode (means shrunk towards the data's, covariances towards its scale), not the "
+            r"formula above}"
+        )
+    reg = result.settings.reg_covar
+    return rf"\varepsilon = \texttt{{reg\_covar}} = {_tex_number(reg)}"
 
 
 def stopping_table(result: FitResult) -> pd.DataFrame:

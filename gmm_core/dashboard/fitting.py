@@ -16,6 +16,8 @@ import plotly.graph_objects as go
 from gmm_core import selection
 from gmm_core.em import Snapshot
 from gmm_core.model import GaussianMixtureEM, ProgressCallback
+from gmm_core.params import covariance_model
+from gmm_core.prior import MODELS_WITHOUT_PRIOR
 
 from . import figures
 from .animation import DisplayMap, animation_frames, stratified_sample
@@ -46,6 +48,21 @@ class FitSettings:
     random_state: int = 42
     reg_covar: float = 1e-6
     n_init: int = 1
+    # None: reg_covar keeps covariances away from zero; 'default': mclust's conjugate prior
+    # (priorControl()) instead, and reg_covar is kept here only to come back to.
+    prior: str | None = None
+
+    @property
+    def regularisation(self) -> str:
+        """How the covariances are kept from collapsing, in words (for lines of settings)."""
+        if self.prior is not None:
+            return "mclust's conjugate prior (no reg_covar)"
+        return f"reg_covar {self.reg_covar:g}"
+
+    @property
+    def effective_reg_covar(self) -> float:
+        """The reg_covar EM adds: 0 with the prior, which replaces it."""
+        return 0.0 if self.prior is not None else self.reg_covar
 
     def validate(self, n_samples: int, n_features: int = 2) -> None:
         """Raise ``ValueError`` with a plain-words message for settings out of range.
@@ -62,6 +79,15 @@ class FitSettings:
             raise ValueError(f"Iterations must be between 1 and {MAX_ITERATIONS}.")
         if not 1 <= self.n_init <= MAX_RESTARTS:
             raise ValueError(f"Restarts must be between 1 and {MAX_RESTARTS}.")
+        if self.prior is not None:
+            model = covariance_model(self.covariance_type).mclust
+            if model in MODELS_WITHOUT_PRIOR:
+                raise ValueError(
+                    f"mclust has no conjugate prior for {model} (nor for any of "
+                    f"{', '.join(MODELS_WITHOUT_PRIOR)}): choose reg_covar under "
+                    f"Regularisation to fit {model}, or another covariance model to keep "
+                    "the prior."
+                )
         self.estimator().check_settings(n_samples, n_features)
 
     def estimator(self) -> GaussianMixtureEM:
@@ -72,7 +98,8 @@ class FitSettings:
         at a bounded size (30 MiB instead of 1.1 GiB for K = 20, 1,000 iterations, 20
         restarts on the wine sample).
         """
-        return GaussianMixtureEM(**asdict(self), keep_history="best")
+        arguments = asdict(self) | {"reg_covar": self.effective_reg_covar}
+        return GaussianMixtureEM(**arguments, keep_history="best")
 
 
 @dataclass(frozen=True, eq=False)
@@ -449,7 +476,7 @@ def run_fit(
             history.log_likelihoods, view.n_observations, max(settings.tol, 1e-12)
         )
     )
-    degeneracy = tuple(selection.degeneracy_events(history, settings.reg_covar))
+    degeneracy = tuple(selection.degeneracy_events(history, settings.effective_reg_covar))
     if degeneracy:
         # "Converged" alone would vouch for a fit that the warning below says not to trust.
         kinds = ", ".join(dict.fromkeys(e.kind for e in degeneracy))
@@ -488,6 +515,7 @@ def run_fit(
             history.iterations,
             history.log_likelihoods,
             markers=merge_markers(markers, len(history)),
+            per_observation=view.sample_weight is not None,
         ),
         figures.weights_figure(history.iterations, history.weights),
         tuple(dict.fromkeys(messages)),

@@ -21,6 +21,7 @@ from gmm_core.params import (
     SKLEARN_TO_MCLUST,
     covariance_model,
 )
+from gmm_core.prior import MODELS_WITHOUT_PRIOR, PRIOR_MODELS
 
 from . import figures
 from .animation import stratified_sample
@@ -179,6 +180,9 @@ class SweepChoices:
         Restarts per cell; 1 whatever was asked when the start is deterministic ('hc').
     tol : float
     random_state : int
+    prior : None or 'default'
+        mclust's conjugate prior in every cell instead of reg_covar; the models mclust has
+        no prior for are then left out (:attr:`swept_models`, :meth:`left_out`).
     """
 
     max_k: int
@@ -187,6 +191,7 @@ class SweepChoices:
     n_init: int = 1
     tol: float = selection.SWEEP_TOL
     random_state: int = 42
+    prior: str | None = None
 
     def __post_init__(self) -> None:
         # Restarts of a deterministic start would repeat one fit.
@@ -194,11 +199,55 @@ class SweepChoices:
             object.__setattr__(self, "n_init", 1)
         object.__setattr__(self, "models", tuple(m for m in MCLUST_MODELS if m in self.models))
 
+    @property
+    def swept_models(self) -> tuple[str, ...]:
+        """The models the sweep fits: the chosen ones, without EVE, VEE, VVE and EVV when
+        the prior is chosen (mclust has none for them; ``Mclust`` leaves them out too)."""
+        if self.prior is None:
+            return self.models
+        return tuple(m for m in self.models if m in PRIOR_MODELS)
+
+    def left_out(self) -> tuple[str, ...]:
+        """The chosen models the sweep leaves out (those without a prior, with the prior)."""
+        return tuple(m for m in self.models if m not in self.swept_models)
+
+
+def prior_note(choices: SweepChoices) -> str | None:
+    """What the prior changes in the sweep, in words, or None without it."""
+    if choices.prior is None:
+        return None
+    left = choices.left_out()
+    text = (
+        "Every fit uses mclust's conjugate prior instead of reg_covar (`priorControl()`), as "
+        "`Mclust(..., prior = priorControl())` does. mclust has no prior for "
+        + ", ".join(MODELS_WITHOUT_PRIOR)
+    )
+    if left:
+        return text + f", so the sweep leaves out {', '.join(left)}."
+    return text + "; none of them is chosen."
+
+
+def weighted_note(view: FitView) -> str | None:
+    """ "The sweep is weighted: ..." for a weighted view, else None."""
+    w = view.sample_weight
+    if w is None:
+        return None
+    total = float(w.sum())
+    whole = total == round(total)
+    shown = f"{total:,.0f} observations" if whole else f"a total weight of {total:,.6g}"
+    column = f"`{view.weight_column}`" if view.weight_column else "the weight column"
+    return (
+        f"The sweep is weighted: each row counts by its weight in {column}, so the {len(w):,} "
+        f"rows stand for {shown}; every fit is weighted and BIC's n is the total weight."
+    )
+
 
 def run_sweep(
     X: np.ndarray,
     choices: SweepChoices,
     progress: Callable[[int, int, str], None] | None = None,
+    *,
+    sample_weight: np.ndarray | None = None,
 ) -> selection.SweepResult:
     """The sweep of ``choices`` on the rows EM fits.
 
@@ -206,22 +255,39 @@ def run_sweep(
     ----------
     X : ndarray of shape (n_samples, n_features)
     choices : SweepChoices
+        Its :attr:`SweepChoices.swept_models` are fitted (with the prior: those that take one).
     progress : callable, optional
         As :func:`gmm_core.selection.sweep`'s: ``progress(done, total, label)`` per cell.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Each row's weight (``FitView.sample_weight``): every cell and criterion weighted.
 
     Returns
     -------
     gmm_core.selection.SweepResult
+
+    Raises
+    ------
+    ValueError
+        No model left to fit (only models without a prior chosen, with the prior).
     """
+    models = choices.swept_models
+    if not models:
+        raise ValueError(
+            "mclust has no conjugate prior for "
+            + ", ".join(choices.models)
+            + ": choose another model, or reg_covar."
+        )
     return selection.sweep(
         X,
         int(min(choices.max_k, len(X), selection.MAX_SWEEP_COMPONENTS)),
-        covariance_types=choices.models,
+        covariance_types=models,
         n_init=choices.n_init,
         random_state=choices.random_state,
         init_params=choices.init_params,
         tol=choices.tol,
         progress=progress,
+        sample_weight=sample_weight,
+        prior=choices.prior,
     )
 
 
@@ -307,7 +373,8 @@ def best_summary(
     """
     table = result.table
     row = table[(table["covariance_type"] == cell[0]) & (table["n_components"] == cell[1])].iloc[0]
-    n = result.models[cell].history_.n_samples if cell in result.models else None
+    # A weighted sweep's mean log-likelihood is per observation: n is the total weight.
+    n = result.models[cell].history_.weight_sum if cell in result.models else None
     bic = -row["bic"] if mclust_sign else row["bic"]
     sign = "mclust's sign" if mclust_sign else "lower is better"
     letters, _, words = describe_model(cell[0]).partition(": ")
@@ -439,6 +506,7 @@ def hand_over(
         init_params=choices.init_params,
         random_state=int(choices.random_state),
         n_init=int(choices.n_init),
+        prior=choices.prior,
     )
     warning = None
     if cell_status(row) != "sound":

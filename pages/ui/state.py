@@ -234,6 +234,7 @@ _SETTINGS_PARAMS = {
     "random_state": "seed",
     "reg_covar": "reg",
     "n_init": "restarts",
+    "prior": "prior",
 }
 _BLOB_PARAMS = {"n_samples": "n", "n_components": "centres", "spread": "spread", "seed": "bseed"}
 _ALL_PARAMS = (
@@ -283,7 +284,7 @@ def _override(base, mapping: dict[str, str], qp):
         text = qp[name]
         if f.name == "columns":
             changes[f.name] = tuple(c for c in text.split(_COLUMN_SEPARATOR) if c)
-        elif f.name in ("label_column", "weight_column"):
+        elif f.name in ("label_column", "weight_column", "prior"):
             changes[f.name] = text or None
         else:
             changes[f.name] = _typed(type(current), text)

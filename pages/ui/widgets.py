@@ -27,6 +27,7 @@ from gmm_core.dashboard.live import FitCache, estimated_seconds, is_live
 from gmm_core.dashboard.model_selection import LETTERS_HELP, model_words
 from gmm_core.em import Snapshot
 from gmm_core.params import COVARIANCE_TYPES, MCLUST_MODELS, covariance_model
+from gmm_core.prior import MODELS_WITHOUT_PRIOR
 from gmm_core.selection import MAX_SWEEP_COMPONENTS, POLISH_TOL, SWEEP_TOL
 from pages.ui.state import SETTINGS_WIDGETS, keep, remembered, write_link
 
@@ -45,6 +46,29 @@ INIT_HELP = {
     "hc": "mclust's default: the K-cluster cut of a model-based hierarchical agglomeration "
     "(deterministic; on a subset of 2,000 rows above that), then the model's M-step.",
 }
+
+
+#: The Regularisation control: its value -> shown text ('default' is FitSettings.prior's).
+REGULARISATION = {"reg_covar": "reg_covar", "default": "mclust's conjugate prior"}
+
+REGULARISATION_HELP = (
+    "**reg_covar** (scikit-learn's): a small number added to every variance. **mclust's "
+    "conjugate prior** (`priorControl()`, Fraley and Raftery 2007): each M-step is the "
+    "posterior mode instead, its means shrunk a little towards the data's mean and its "
+    "covariances towards the data's own scale, so that no component collapses onto a point; "
+    "it replaces reg_covar. mclust has no prior for " + ", ".join(MODELS_WITHOUT_PRIOR) + "."
+)
+
+#: Said beside the control while the prior is chosen.
+PRIOR_CAPTION = (
+    "mclust's conjugate prior replaces reg_covar, which is not used (kept for when you "
+    "choose it again). mclust has no prior for " + ", ".join(MODELS_WITHOUT_PRIOR) + "."
+)
+
+
+def prior_of(choice_value: str | None) -> str | None:
+    """FitSettings.prior (or the sweep's) for a value of the Regularisation control."""
+    return "default" if choice_value == "default" else None
 
 
 #: Short names for the starts, so that all of them fit on a phone's line.
@@ -143,10 +167,11 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
         help=" \n".join(f"**{m}**: {INIT_HELP.get(m, '')}" for m in methods),
     )
     tol, seed, reg, n_init = now.tol, now.random_state, now.reg_covar, now.n_init
+    prior = now.prior
     # A toggle, not a nested expander (Streamlit allows none inside the settings box).
     second = box.container(horizontal=True, gap="medium", vertical_alignment="center")
     more = second.toggle(
-        "More: tolerance, seed, reg_covar, restarts",
+        "More: tolerance, seed, regularisation, restarts",
         st.session_state.get("more_settings_open", False),
         key="more_settings",
     )
@@ -164,17 +189,40 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
             width=230,
         )
         seed = row.number_input("Seed", 0, 2**31 - 1, now.random_state, key=keys["random_state"])
-        reg = row.number_input(
-            "reg_covar", 0.0, 1.0, now.reg_covar, format="%.0e", step=1e-6, key=keys["reg_covar"]
-        )
         n_init = row.number_input("Restarts", 1, MAX_RESTARTS, now.n_init, key=keys["n_init"])
+        regular = box.container(horizontal=True, gap="medium", vertical_alignment="bottom")
+        prior = prior_of(
+            choice(
+                "Regularisation",
+                REGULARISATION,
+                keys["prior"],
+                now.prior or "reg_covar",
+                container=regular,
+                help=REGULARISATION_HELP,
+            )
+        )
+        # Disabled rather than hidden: its value stays in view for when reg_covar comes back.
+        reg = regular.number_input(
+            "reg_covar",
+            0.0,
+            1.0,
+            now.reg_covar,
+            format="%.0e",
+            step=1e-6,
+            key=keys["reg_covar"],
+            width=130,
+            disabled=prior is not None,
+            help="Not used with mclust's conjugate prior." if prior is not None else None,
+        )
+        if prior is not None:
+            box.caption(PRIOR_CAPTION)
     else:
         second.caption(
-            f"tolerance {now.tol:g} · seed {now.random_state} · reg_covar {now.reg_covar:g} · "
+            f"tolerance {now.tol:g} · seed {now.random_state} · {now.regularisation} · "
             f"restarts {now.n_init}"
         )
     settings = FitSettings(
-        int(k), int(max_iter), float(tol), cov, init, int(seed), float(reg), int(n_init)
+        int(k), int(max_iter), float(tol), cov, init, int(seed), float(reg), int(n_init), prior
     )
     st.session_state.settings = settings
     write_link()
@@ -454,8 +502,25 @@ def sweep_fields(n: int) -> ms.SweepChoices:
         f"polish_tol = {POLISH_TOL:g}, so the choice does not depend on where EM stopped.",
     )
     seed = remembered_widget(row.number_input, "Seed", "sel_seed", 42, 0, 2**31 - 1, width=130)
+    regularisation = remembered_widget(
+        st.segmented_control,
+        "Regularisation",
+        "sel_prior",
+        "reg_covar",
+        list(REGULARISATION),
+        format_func=REGULARISATION.get,
+        required=True,
+        help=REGULARISATION_HELP + " With the prior the sweep leaves those four out, as "
+        "`Mclust(..., prior = priorControl())` does.",
+    )
     return ms.SweepChoices(
-        int(max_k), tuple(models or ()), init, int(restarts), float(tol), int(seed)
+        int(max_k),
+        tuple(models or ()),
+        init,
+        int(restarts),
+        float(tol),
+        int(seed),
+        prior_of(regularisation),
     )
 
 
@@ -494,6 +559,7 @@ def restore_sweep(source: tuple) -> None:
     fields = {"sel_max_k": choices.max_k, "sel_models": list(choices.models)}
     fields |= {"sel_init": choices.init_params, "sel_restarts": choices.n_init}
     fields |= {"sel_tol": choices.tol, "sel_seed": choices.random_state}
+    fields |= {"sel_prior": choices.prior or "reg_covar"}
     for name, value in fields.items():
         state[name] = state[f"_{name}"] = value
     state.sweep_result, state.sweep_token = kept, token
