@@ -931,14 +931,9 @@ def fit_mclust_model(
     limit = math.inf if max_iter is None else int(max_iter)
     step = M_STEPS[model]
     if prior is not None:
-        from .prior import map_m_step  # gmm_core.prior builds on this module
-
-        prior.check(model, d)
-
-        def step(N, means, scatter, n, *, start, tol, max_iter, exact):
-            return map_m_step(
-                model, N, means, scatter, n, prior, start=start, tol=tol, max_iter=max_iter
-            )
+        # the prior brings its own M-step (gmm_core.prior builds on this module, which so
+        # never imports it)
+        step = prior.m_step_for(model, d)
 
     previous_ll, state = _HUGE, None
     history: list[float] = []

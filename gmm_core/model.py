@@ -28,14 +28,9 @@ from .em import (
     likelihood_drops,
 )
 from .engines import check_engine, resolve_engine
-from .init import check_init_params, initial_params
+from .init import check_init_params, initial_params, initial_params_with_prior
 from .params import MixtureParams, check_covariance_type, covariance_model, covariance_shape
-from .prior import (
-    ConjugatePrior,
-    check_prior_setting,
-    initial_params_with_prior,
-    resolve_prior,
-)
+from .prior import ConjugatePrior, check_prior_setting, resolve_prior
 
 ProgressCallback = Callable[[int, int, Snapshot], None]
 

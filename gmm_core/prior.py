@@ -86,7 +86,6 @@ __all__ = [
     "check_prior_model",
     "check_prior_setting",
     "default_prior",
-    "initial_params_with_prior",
     "map_m_step",
     "resolve_prior",
 ]
@@ -234,6 +233,27 @@ class ConjugatePrior:
             "dof": self.dof,
             "scale": scale,
         }
+
+    def m_step_for(self, model: str, n_features: int) -> Callable[..., MStep]:
+        """The posterior-mode M-step of ``model`` under this prior, in the signature of
+        :data:`gmm_core.mclust_models.M_STEPS` (what :func:`~gmm_core.mclust_models.
+        fit_mclust_model` runs with ``prior=``).
+
+        Raises
+        ------
+        ValueError
+            A model without a prior, or a prior that does not fit it or the data's width.
+        """
+        self.check(model, n_features)
+
+        def step(
+            N, means, scatter, n, *, start=None, tol=INNER_TOL, max_iter=INNER_MAX_ITER, exact=False
+        ) -> MStep:
+            return map_m_step(
+                model, N, means, scatter, n, self, start=start, tol=tol, max_iter=max_iter
+            )
+
+        return step
 
 
 def default_prior(
@@ -639,122 +659,3 @@ def resolve_prior(
     if prior is None or isinstance(prior, ConjugatePrior):
         return prior
     return default_prior(X, covariance_type, n_components, sample_weight=sample_weight)
-
-
-def params_from_responsibilities_with_prior(
-    X: np.ndarray,
-    resp: np.ndarray,
-    covariance_type: str,
-    prior: ConjugatePrior,
-    sample_weight: np.ndarray | None = None,
-):
-    """The MAP M-step from starting responsibilities: a start's estimate with the prior.
-
-    The counterpart of :func:`gmm_core.init.params_from_responsibilities` (weights
-    ``N_k / n``, no ``reg_covar``), as mclust's ``me()`` begins.
-
-    Parameters
-    ----------
-    X : ndarray of shape (m, n_features)
-    resp : ndarray of shape (m, n_components)
-    covariance_type : str
-    prior : ConjugatePrior
-    sample_weight : ndarray of shape (m,), optional
-
-    Returns
-    -------
-    MixtureParams
-    """
-    from dataclasses import replace
-
-    from .em import statistics_from_responsibilities, structured_m_step
-
-    total = X.shape[0]
-    if sample_weight is not None:
-        resp = resp * sample_weight.astype(resp.dtype, copy=False)[:, None]
-        total = float(sample_weight.sum())
-    nk = resp.sum(axis=0)
-    centers = (resp.T @ X) / np.maximum(nk, np.finfo(resp.dtype).tiny)[:, None]
-    stats = statistics_from_responsibilities(X, resp, centers, full_second=True)
-    stats = replace(stats, weight_sum=total)
-    estimated, _ = structured_m_step(
-        stats,
-        covariance_type,
-        0.0,
-        prior=prior,
-        normalise_weights=False,
-        iteration=0,
-        require_resolved=False,
-    )
-    return estimated
-
-
-def initial_params_with_prior(
-    X: np.ndarray,
-    n_components: int,
-    *,
-    covariance_type: str,
-    init_params: str,
-    prior: ConjugatePrior,
-    random_state: np.random.RandomState,
-    weights_init: np.ndarray | None = None,
-    means_init: np.ndarray | None = None,
-    precisions_init: np.ndarray | None = None,
-    sample_weight: np.ndarray | None = None,
-):
-    """:func:`gmm_core.init.initial_params` with the prior in the start's M-step.
-
-    mclust's ``me()`` starts with an M-step from the starting partition, with the prior
-    (``Mclust``'s start is ``me()`` from the ``hc`` partition): so the starts estimated from
-    responsibilities ('kmeans', 'k-means++', 'random', 'random_from_data', 'hc') take the
-    MAP M-step here, from the same responsibilities and random numbers as without a prior.
-    'wide' (not an M-step) and the given ``*_init`` arrays are as without a prior, with no
-    ``reg_covar``.
-
-    Returns
-    -------
-    MixtureParams
-    """
-    from . import init
-    from .params import MixtureParams
-
-    given = (weights_init, means_init, precisions_init)
-    if init_params == "wide" or all(p is not None for p in given):
-        return init.initial_params(
-            X,
-            n_components,
-            covariance_type=covariance_type,
-            init_params=init_params,
-            reg_covar=0.0,
-            random_state=random_state,
-            weights_init=weights_init,
-            means_init=means_init,
-            precisions_init=precisions_init,
-            sample_weight=sample_weight,
-        )
-    rows, weights = X, sample_weight
-    if init_params == "hc":
-        if sample_weight is not None:
-            positive = np.flatnonzero(sample_weight > 0)
-            rows, weights = X[positive], sample_weight[positive]
-        chosen, labels = init.hc_partition(rows, n_components, random_state)
-        rows = rows[chosen]
-        weights = None if weights is None else weights[chosen]
-        resp = np.zeros((len(chosen), n_components), dtype=X.dtype)
-        resp[np.arange(len(chosen)), labels] = 1
-    else:
-        resp = init.initial_responsibilities(
-            X, n_components, init_params, random_state, sample_weight
-        )
-    estimated = params_from_responsibilities_with_prior(rows, resp, covariance_type, prior, weights)
-    if weights_init is None and means_init is None and precisions_init is None:
-        return estimated
-    weights_ = estimated.weights if weights_init is None else np.asarray(weights_init, X.dtype)
-    means_ = estimated.means if means_init is None else np.asarray(means_init, X.dtype)
-    if precisions_init is None:
-        return MixtureParams(
-            weights_, means_, estimated.covariances, estimated.precisions_cholesky, covariance_type
-        )
-    return MixtureParams.from_precisions(
-        weights_, means_, np.asarray(precisions_init, X.dtype), covariance_type
-    )

@@ -49,15 +49,15 @@ from .criteria import classification_entropy as classification_entropy  # (re-ex
 from .criteria import n_parameters as n_parameters  # (re-exported)
 from .em import FitHistory, RunTrace, Snapshot
 from .engines import check_engine, resolve_engine
-from .init import HC_SUBSET, check_init_params, params_from_responsibilities
+from .init import (
+    HC_SUBSET,
+    check_init_params,
+    params_from_responsibilities,
+    params_from_responsibilities_with_prior,
+)
 from .model import GaussianMixtureEM, check_weights, total_weight
 from .params import ALL_COVARIANCE_TYPES, MCLUST_MODELS, MixtureParams, covariance_model
-from .prior import (
-    PRIOR_MODELS,
-    check_prior_setting,
-    params_from_responsibilities_with_prior,
-    resolve_prior,
-)
+from .prior import PRIOR_MODELS, check_prior_setting, resolve_prior
 
 #: The criteria of the sweep, all in scikit-learn's sign: lower is better.
 SELECTION_CRITERIA: tuple[str, ...] = ("bic", "aic", "icl")
