@@ -427,3 +427,90 @@ def test_the_fit_page_fits_mclusts_models_and_says_their_constraint(app):
     latex = [x.value for x in app.get("latex")]
     assert any("mclust's M-step for VEV" in line for line in latex)
     assert any(r"\lambda_0 D_0 A D_0^\top" in line for line in latex)
+
+
+def params_of(at: AppTest) -> dict[str, str]:
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def test_the_prior_on_the_fit_page_chosen_changed_back_and_linked(app):
+    first = app.session_state.fit
+    app.toggle(key="more_settings").set_value(True).run()
+    assert app.button_group(key="fit_prior").value == "reg_covar"
+    assert not app.number_input(key="fit_reg_covar").proto.disabled
+    for _ in range(2):  # chosen twice, each time back to reg_covar
+        app.button_group(key="fit_prior").set_value("default").run()
+        no_errors(app)
+        fit = app.session_state.fit
+        assert fit.settings.prior == "default" and fit.model.prior_ is not None
+        assert fit.model.reg_covar == 0.0  # the prior replaces it
+        assert app.number_input(key="fit_reg_covar").proto.disabled
+        assert any("replaces reg_covar, which is not used" in c.value for c in app.caption)
+        assert any("mclust's conjugate prior (no reg_covar)" in c.value for c in app.caption)
+        assert params_of(app)["prior"] == "default"
+        app.button_group(key="fit_prior").set_value("reg_covar").run()
+        no_errors(app)
+        assert app.session_state.fit is first  # the earlier fit again, from the cache
+        assert "prior" not in params_of(app)
+    app.button_group(key="fit_prior").set_value("default").run()
+    # Kept across pages: the setting and its control.
+    app.switch_page("pages/data.py").run()
+    app.switch_page("pages/fit.py").run()
+    no_errors(app)
+    assert app.session_state.settings.prior == "default"
+    assert app.button_group(key="fit_prior").value == "default"
+    # Folded away, the line says so.
+    app.toggle(key="more_settings").set_value(False).run()
+    assert any("mclust's conjugate prior (no reg_covar) · restarts" in c.value for c in app.caption)
+    # The link opens the same: a new session from the address.
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    again.query_params.update(params_of(app))
+    again.run()
+    no_errors(again)
+    assert again.session_state.fit.settings.prior == "default"
+    assert again.session_state.fit.model.prior_ is not None
+
+
+def test_the_prior_is_refused_in_words_for_the_four_models_without_one(app):
+    app.toggle(key="more_settings").set_value(True).run()
+    app.button_group(key="fit_prior").set_value("default").run()
+    with_prior = app.session_state.fit
+    app.button_group(key="fit_covariance_type").set_value("EVE").run()
+    no_errors(app)
+    message = " ".join(e.value for e in app.error)
+    assert "mclust has no conjugate prior for EVE" in message
+    assert "choose reg_covar under Regularisation" in message
+    assert app.session_state.fit is with_prior  # the last fit stays
+    assert app.button_group(key="fit_covariance_type").value == "EVE"  # the choice stays
+    app.button_group(key="fit_prior").set_value("reg_covar").run()
+    no_errors(app)
+    assert not app.error
+    fit = app.session_state.fit
+    assert fit.settings.covariance_type == "EVE" and fit.model.prior_ is None
+
+
+def test_model_selection_with_the_prior_on_old_faithful(app):
+    app.switch_page("pages/data.py").run()
+    app.selectbox(key="sample_name").set_value("faithful").run()
+    app.switch_page("pages/selection.py").run()
+    app.button_group(key="_sel_prior").set_value("default").run()
+    no_errors(app)
+    note = next(c.value for c in app.caption if "conjugate prior" in c.value)
+    assert "leaves out VEE, EVE, VVE, EVV" in note
+    app.number_input(key="_sel_max_k").set_value(4).run()
+    app.button(key="sel_run").click().run()
+    no_errors(app)
+    result = app.session_state.sweep_result[1]
+    models = set(result.table["covariance_type"])
+    assert len(models) == 10 and not models & {"EVE", "VEE", "VVE", "EVV"}
+    assert best_line(app).startswith("Best by BIC: **EEE, K = 3**")
+    assert result.models[("EEE", 3)].prior_ is not None
+    # Handed over with the prior; away and back, the choice stays.
+    app.button(key="sel_hand").click().run()
+    no_errors(app)
+    fit = app.session_state.fit
+    assert fit.settings.prior == "default" and fit.settings.covariance_type == "tied"
+    assert fit.model.prior_ is not None
+    assert any("with mclust's conjugate prior" in i.value for i in app.info)
+    app.switch_page("pages/selection.py").run()
+    assert app.button_group(key="_sel_prior").value == "default"

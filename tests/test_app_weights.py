@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from gmm_core import selection
+from gmm_core.dashboard.data import prepare
+
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHT = "prep_weight_column"
@@ -200,3 +203,93 @@ def test_a_link_naming_a_weight_column_that_is_not_there_falls_back():
     assert at.session_state.dataset.name == "faithful"
     assert at.session_state.preparation.weight_column is None
     assert any("column choices do not fit" in w.value for w in at.warning)
+
+
+def test_compare_runs_on_the_rows_repeated_by_their_counts(geyser):
+    at = geyser
+    at.selectbox(key=WEIGHT).set_value("count").run()
+    at.switch_page("pages/fit.py").run()
+    fit = at.session_state.fit
+    at.switch_page("pages/compare.py").run()
+    no_errors(at)
+    assert not at.warning and not at.error
+    text = "\n".join(m.value for m in at.markdown)
+    assert "Compared on the 272 observations (each row repeated by its weight in `count`)" in text
+    assert "machine precision" in text  # the same EM, stepped on the repeated rows
+    table = next(d.value for d in at.dataframe if "Iterations" in d.value.index)
+    rows = np.repeat(np.arange(110), fit.view.sample_weight.astype(int))
+    X = fit.view.X[rows]
+    ours = fit.model.score(X)
+    assert table.loc["Mean log-likelihood per observation", "Ours"] == f"{ours:.6f}"
+    assert table.loc["Mean log-likelihood per observation", "scikit-learn"] == f"{ours:.6f}"
+    assert table.loc["BIC (lower is better)", "Ours"] == f"{fit.model.bic(X):,.2f}"
+    assert next(m for m in at.metric if "Rand" in m.label).value == "1.0000"
+    # scikit-learn was fitted on 272 rows, not 110.
+    assert at.session_state.comparison.sklearn.drift.sklearn_model.n_features_in_ == 2
+    assert len(at.session_state.comparison.sklearn.rows) == 272
+
+
+def test_compare_with_fractional_weights_says_why_it_cannot(monkeypatch):
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame(
+        {
+            "x": np.r_[rng.normal(0, 1, 30), rng.normal(5, 1, 30)],
+            "y": rng.normal(0, 1, 60),
+            "share": rng.uniform(0.1, 2.0, 60).round(3),
+        }
+    )
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    upload(at, "shares.csv", table)
+    at.selectbox(key=WEIGHT).set_value("share").run()
+    at.switch_page("pages/fit.py").run()
+    no_errors(at)
+    at.number_input(key="fit_n_components").set_value(2).run()
+    assert at.session_state.fit.view.weight_column == "share"
+    monkeypatch.setattr(GaussianMixture, "fit", lambda *a, **k: pytest.fail("sklearn ran"))
+    at.switch_page("pages/compare.py").run()
+    no_errors(at)
+    assert not at.error
+    message = at.warning[0].value
+    assert "takes no sample weights" in message and "not whole numbers" in message
+    assert "`share`" in message and "comparison with scikit-learn is unavailable" in message
+    assert not at.get("plotly_chart")
+
+
+def test_the_sweep_is_weighted_by_the_count_column(geyser):
+    at = geyser
+    at.selectbox(key=WEIGHT).set_value("count").run()
+    at.switch_page("pages/selection.py").run()
+    no_errors(at)
+    assert any(
+        "The sweep is weighted" in c and "272 observations" in c for c in captions(at).split("\n")
+    )
+    at.number_input(key="_sel_max_k").set_value(2).run()
+    at.button_group(key="_sel_models").set_value(["EEE", "VVV"]).run()
+    at.button(key="sel_run").click().run()
+    no_errors(at)
+    result = at.session_state.sweep_result[1]
+    assert result.models[("EEE", 2)].history_.weight_sum == 272.0
+    # The same BIC as the sweep of the 272 repeated rows (BIC's n is 272, not 110).
+    data = at.session_state.dataset.table
+    prep = at.session_state.preparation
+    prepared = prepare(data, prep.columns, scaling=prep.scaling, weight_column="count")
+    repeated = prepared.X[np.repeat(np.arange(110), prepared.weights.astype(int))]
+    again = selection.sweep(repeated, 2, covariance_types=("EEE", "VVV"))
+    assert np.allclose(result.table["bic"], again.table["bic"], rtol=1e-6)
+
+
+def test_a_preparation_that_fails_says_the_last_fit_is_shown(geyser):
+    at = geyser
+    at.switch_page("pages/fit.py").run()
+    at.switch_page("pages/data.py").run()
+    at.selectbox(key=WEIGHT).set_value("waiting").run()
+    at.multiselect(key="prep_columns").set_value(["eruptions", "waiting"]).run()
+    at.switch_page("pages/fit.py").run()
+    no_errors(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "cannot be fitted" in warning and "the last fit" in warning
+    assert "the new one is coming" not in warning

@@ -3,6 +3,7 @@
 import io
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,13 @@ from gmm_core.dashboard.animation import (
     stratified_sample,
     thin_indices,
 )
-from gmm_core.dashboard.comparing import compare_runs
+from gmm_core.dashboard.comparing import compare_runs, repeated_rows, sklearn_gap
 from gmm_core.dashboard.data import prepare
 from gmm_core.dashboard.downloads import fit_json, labelled_rows_csv, report_html
 from gmm_core.dashboard.fit_views import (
     MAX_MATRIX_FEATURES,
     covariance_tables,
+    half_step_animation,
     m_step_equations,
     parameter_table,
 )
@@ -566,3 +568,135 @@ def test_the_rows_line_says_what_weighted_rows_stand_for():
         "observations (weights from n)"
     )
     assert "standing for" not in rows_line(SimpleNamespace(view=plain), dataset, preparation)
+
+
+# --- weights and the prior in the services ------------------------------------------------
+
+
+def geyser_view(weight_column: str | None = "count", scale: float = 1.0):
+    """Old Faithful counted (110 distinct rows standing for 272), as the Data page prepares it."""
+    data, _ = load_sample("geyser_counts")
+    data = data.assign(count=data["count"] * scale)
+    prepared = prepare(data, ("eruptions", "waiting"), weight_column=weight_column)
+    return fit_view(prepared, project(prepared.X, "none"), fit_on="features")
+
+
+def figure_numbers(fig) -> list[float]:
+    """Every number of a figure's data, frames and layout (lists and arrays walked)."""
+    found: list[float] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif isinstance(value, np.ndarray):
+            if value.dtype.kind in "fc":
+                found.extend(value.ravel().tolist())
+            elif value.dtype == object:
+                walk(value.tolist())
+        elif isinstance(value, float):
+            found.append(value)
+
+    walk(fig.to_dict())
+    return found
+
+
+def test_a_weighted_fit_counts_observations_in_its_formulas_and_figures():
+    view = geyser_view()
+    result = run_fit(view, FitSettings(n_components=2, covariance_type="tied"))
+    lines = m_step_equations(result, 1, 1)
+    # n is the total weight (272), never the 110 rows; every sum over rows carries w_i.
+    assert lines[1].startswith(r"n = \sum_i w_i = 272")
+    assert r"\frac{N_1}{n}" in lines[2] and "{272}" in lines[2] and "{110}" not in lines[2]
+    assert r"w_i\, r_{i1}^{(0)}" in lines[0] and r"w_i\, r_{i1}^{(0)}" in lines[3]
+    assert r"w_i\, r_{il}^{(0)}" in lines[4]  # the tied covariance's double sum
+    n_k = result.model.history_[1].weights[1] * 272
+    assert f"= {n_k:.4f}" in lines[0]
+    subtitle = result.log_likelihood.layout.title.subtitle.text
+    assert subtitle.startswith("mean per observation ")
+    half = half_step_animation(result)
+    sizes = np.asarray(half.data[0].marker.size)
+    counts = view.sample_weight[result.drawn]
+    assert sizes.shape == counts.shape  # drawn by weight, as the main animation
+    assert sizes[counts == 4][0] == pytest.approx(2 * sizes[counts == 1][0], rel=0.01)
+    # The weighted fit's figures carry no NaN (gaps are None, never NaN).
+    for fig in (result.animation, result.log_likelihood, result.weights, half):
+        numbers = np.array(figure_numbers(fig))
+        assert numbers.size and np.isfinite(numbers).all()
+
+
+def test_an_unweighted_fit_keeps_rows_in_its_formulas():
+    result = run_fit(geyser_view(None), FitSettings(n_components=2))
+    lines = m_step_equations(result, 0, 1)
+    assert "w_i" not in "".join(lines) and "{110}" in lines[1]
+    assert result.log_likelihood.layout.title.subtitle.text.startswith("mean per row ")
+
+
+def test_the_prior_replaces_reg_covar_in_the_fit_and_its_words():
+    view = geyser_view(None)
+    settings = FitSettings(n_components=2, reg_covar=1e-3, prior="default")
+    result = run_fit(view, settings)
+    assert result.model.prior_ is not None and result.model.reg_covar == 0.0
+    assert settings.regularisation == "mclust's conjugate prior (no reg_covar)"
+    assert "posterior mode" in m_step_equations(result, 0, 1)[-1]
+    # The same settings without the prior are a different fit, with reg_covar 1e-3.
+    plain = run_fit(view, replace(settings, prior=None))
+    assert plain.model.prior_ is None and plain.model.reg_covar == 1e-3
+    assert not np.allclose(plain.model.covariances_, result.model.covariances_)
+    for name in ("EVE", "VEE", "VVE", "EVV"):
+        with pytest.raises(ValueError, match=f"mclust has no conjugate prior for {name}"):
+            replace(settings, covariance_type=name).validate(110, 2)
+
+
+def test_compare_repeats_whole_weights_and_refuses_others_in_words():
+    view = geyser_view()
+    result = run_fit(view, FitSettings(n_components=2))
+    rows, reason = repeated_rows(result)
+    assert reason is None and len(rows) == 272
+    assert np.bincount(rows, minlength=110).tolist() == view.sample_weight.astype(int).tolist()
+    same = compare_runs(result, mode="same start")
+    assert same.sentences[0].startswith("Compared on the 272 observations (each row repeated")
+    X = view.X[rows]
+    theirs = same.sklearn.model
+    assert same.summary.loc["Mean log-likelihood per observation", "scikit-learn"] == (
+        f"{theirs.score(X):.6f}"
+    )
+    assert same.summary.loc["BIC (lower is better)", "Ours"] == f"{result.model.bic(X):,.2f}"
+    assert same.ari == 1.0 and same.sklearn.drift.worst < 1e-9
+    half = run_fit(geyser_view(scale=0.5), FitSettings(n_components=2))
+    rows, reason = repeated_rows(half)
+    assert rows is None and "not whole numbers" in reason
+    assert "comparison with scikit-learn is unavailable" in sklearn_gap(half)
+    prior = run_fit(geyser_view(None), FitSettings(n_components=2, prior="default"))
+    assert "mclust's conjugate prior" in sklearn_gap(prior)
+
+
+def test_too_many_repeated_rows_are_refused(monkeypatch):
+    from gmm_core.dashboard import comparing
+
+    result = run_fit(geyser_view(), FitSettings(n_components=2))
+    monkeypatch.setattr(comparing, "MAX_REPEATED_ROWS", 271)
+    rows, reason = comparing.repeated_rows(result)
+    assert rows is None and "total 272 observations, more than the 271 rows" in reason
+
+
+def test_the_sweep_is_weighted_and_the_prior_leaves_four_models_out():
+    from gmm_core.dashboard import model_selection as ms
+
+    view = geyser_view()
+    choices = ms.SweepChoices(2, models=("EEE", "EVE", "VVV"), prior="default")
+    assert choices.swept_models == ("EEE", "VVV") and choices.left_out() == ("EVE",)
+    assert "leaves out EVE" in ms.prior_note(choices)
+    assert "272 observations" in ms.weighted_note(view)
+    result = ms.run_sweep(view.X, choices, sample_weight=view.sample_weight)
+    assert set(result.table["covariance_type"]) == {"EEE", "VVV"}
+    repeated = view.X[np.repeat(np.arange(110), view.sample_weight.astype(int))]
+    again = ms.run_sweep(repeated, choices)
+    assert np.allclose(result.table["bic"], again.table["bic"], rtol=1e-6)
+    settings, _ = ms.hand_over(result, ("EEE", 2), choices)
+    assert settings.prior == "default" and settings.covariance_type == "tied"
+    with pytest.raises(ValueError, match="no conjugate prior for EVE"):
+        ms.run_sweep(view.X, ms.SweepChoices(2, models=("EVE",), prior="default"))
