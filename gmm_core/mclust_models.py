@@ -96,7 +96,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from .params import DegenerateCovarianceError, covariance_model
+from .params import MCLUST_MODELS, SKLEARN_TO_MCLUST, DegenerateCovarianceError, covariance_model
 
 __all__ = [
     "INNER_MAX_ITER",
@@ -123,30 +123,11 @@ __all__ = [
     "sufficient_statistics",
 ]
 
-MODELS: tuple[str, ...] = (
-    "EII",
-    "VII",
-    "EEI",
-    "VEI",
-    "EVI",
-    "VVI",
-    "EEE",
-    "VEE",
-    "EVE",
-    "VVE",
-    "EEV",
-    "VEV",
-    "EVV",
-    "VVV",
-)
+#: The fourteen models in mclust's order (one list for the package: gmm_core.params).
+MODELS: tuple[str, ...] = MCLUST_MODELS
 
 #: scikit-learn's covariance types as mclust models.
-SKLEARN_ALIASES: dict[str, str] = {
-    "spherical": "VII",
-    "diag": "VVI",
-    "tied": "EEE",
-    "full": "VVV",
-}
+SKLEARN_ALIASES: dict[str, str] = dict(SKLEARN_TO_MCLUST)
 
 _EPS = float(np.finfo(np.float64).eps)
 #: mclust's ``emControl()$tol[2]``: the inner (M-step) iterations stop at this relative change.
