@@ -213,6 +213,15 @@ def wide_params(
     )
 
 
+def _weighted_responsibilities(
+    resp: np.ndarray, sample_weight: np.ndarray | None
+) -> tuple[np.ndarray, float]:
+    """``w_i r_ik`` and the total weight ``n`` (the rows' number when unweighted)."""
+    if sample_weight is None:
+        return resp, resp.shape[0]
+    return resp * sample_weight.astype(resp.dtype, copy=False)[:, None], float(sample_weight.sum())
+
+
 def params_from_responsibilities(
     X: np.ndarray,
     resp: np.ndarray,
@@ -237,10 +246,7 @@ def params_from_responsibilities(
     -------
     MixtureParams
     """
-    total = X.shape[0]
-    if sample_weight is not None:
-        resp = resp * sample_weight.astype(resp.dtype, copy=False)[:, None]
-        total = float(sample_weight.sum())
+    resp, total = _weighted_responsibilities(resp, sample_weight)
     nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
     # Centre the second pass on the weighted means, so the covariances are free of cancellation.
     centers = (resp.T @ X) / nk[:, None]
@@ -437,10 +443,7 @@ def params_from_responsibilities_with_prior(
     -------
     MixtureParams
     """
-    total = X.shape[0]
-    if sample_weight is not None:
-        resp = resp * sample_weight.astype(resp.dtype, copy=False)[:, None]
-        total = float(sample_weight.sum())
+    resp, total = _weighted_responsibilities(resp, sample_weight)
     nk = resp.sum(axis=0)
     centers = (resp.T @ X) / np.maximum(nk, np.finfo(resp.dtype).tiny)[:, None]
     stats = statistics_from_responsibilities(X, resp, centers, full_second=True)
