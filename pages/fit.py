@@ -48,9 +48,12 @@ def fit_panel() -> None:
     if handed is not None and handed[0] == settings:
         cell, warning = handed[1], handed[2]
         st.info(
-            f"From Model selection: {cell[0]}, K = {cell[1]}, with the sweep's start, seed "
-            f"and tolerance ({settings.tol:g})"
-            + (", with mclust's conjugate prior." if settings.prior else "."),
+            f"From Model selection: {cell[0]}, K = {cell[1]}, with the sweep's start, seed"
+            + (
+                f", tolerance ({settings.tol:g}) and mclust's conjugate prior."
+                if settings.prior
+                else f" and tolerance ({settings.tol:g})."
+            ),
             icon=":material/insights:",
         )
         if warning:

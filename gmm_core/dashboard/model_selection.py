@@ -218,12 +218,15 @@ def prior_note(choices: SweepChoices) -> str | None:
         return None
     left = choices.left_out()
     text = (
-        "Every fit uses mclust's conjugate prior instead of reg_covar (`priorControl()`), as "
-        "`Mclust(..., prior = priorControl())` does. mclust has no prior for "
-        + ", ".join(MODELS_WITHOUT_PRIOR)
+        "Every fit uses mclust's conjugate prior instead of reg_covar, as Mclust with "
+        "priorControl() does. mclust has no prior for "
+        + ", ".join(MODELS_WITHOUT_PRIOR[:-1])
+        + f" and {MODELS_WITHOUT_PRIOR[-1]}"
     )
+    if set(left) == set(MODELS_WITHOUT_PRIOR):
+        return text + ", so the sweep leaves them out."
     if left:
-        return text + f", so the sweep leaves out {', '.join(left)}."
+        return text + f", so the sweep leaves out {' and '.join(left)}."
     return text + "; none of them is chosen."
 
 

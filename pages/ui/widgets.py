@@ -188,8 +188,12 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
             key=keys["tol"],
             width=230,
         )
-        seed = row.number_input("Seed", 0, 2**31 - 1, now.random_state, key=keys["random_state"])
-        n_init = row.number_input("Restarts", 1, MAX_RESTARTS, now.n_init, key=keys["n_init"])
+        seed = row.number_input(
+            "Seed", 0, 2**31 - 1, now.random_state, key=keys["random_state"], width=170
+        )
+        n_init = row.number_input(
+            "Restarts", 1, MAX_RESTARTS, now.n_init, key=keys["n_init"], width=130
+        )
         regular = box.container(horizontal=True, gap="medium", vertical_alignment="bottom")
         prior = prior_of(
             choice(
