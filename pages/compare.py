@@ -23,7 +23,7 @@ def main() -> None:
     fit = st.session_state.get("fit")
     if fit is None:
         st.info("There is no fit to compare yet: fit a mixture on the **Fit** page first.")
-        st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
+        st.page_link("pages/fit.py", label="Go to Fit", icon=":material/animation:")
         return
 
     # The comparison is of the last fit; say so when the data or preparation moved on since.
@@ -34,27 +34,27 @@ def main() -> None:
             f"The Data page now holds **{dataset.name}**, but the last fit was made on "
             f"**{fit_data.name}**: the comparison below is of that earlier fit and its data. "
             "Press **Fit** on the Fit page to fit the current data, then come back.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
-        st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
+        st.page_link("pages/fit.py", label="Go to Fit", icon=":material/animation:")
     elif fit_prep is not None and prep is not None and fit_prep != prep:
         st.warning(
             f"The preparation of **{dataset.name}** (columns, scaling, missing values or display) "
             "changed since the last fit: the comparison below is of the fit made before. Press "
             "**Fit** on the Fit page to fit the current choice, then come back.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
-        st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
+        st.page_link("pages/fit.py", label="Go to Fit", icon=":material/animation:")
 
     # One of mclust's ten models that scikit-learn does not have, the prior, or weights that
     # cannot be repeated rows: said in words, never attempted.
     gap = sklearn_gap(fit)
     if gap is not None:
-        st.warning(gap, icon="🔀")
+        st.warning(gap, icon=":material/compare_arrows:")
         if repeated_rows(fit)[1] is not None:
             st.page_link("pages/data.py", label="Go to Data", icon=":material/table_chart:")
         else:
-            st.page_link("pages/fit.py", label="Go to Fit", icon="🎯")
+            st.page_link("pages/fit.py", label="Go to Fit", icon=":material/animation:")
         return
 
     c1, c2, c3 = st.columns(3)
@@ -109,7 +109,7 @@ def main() -> None:
         runs[run_key] = (fit, run)
     run = runs[run_key][1]
     if run.error:
-        st.error(run.error, icon="⚠️")
+        st.error(run.error, icon=":material/warning:")
         return
 
     key = (*run_key, cost)

@@ -62,7 +62,9 @@ REGULARISATION_HELP = (
 #: Said beside the control while the prior is chosen.
 PRIOR_CAPTION = (
     "mclust's conjugate prior replaces reg_covar, which is not used (kept for when you "
-    "choose it again). mclust has no prior for " + ", ".join(MODELS_WITHOUT_PRIOR) + "."
+    "choose it again). mclust has no prior for "
+    + ", ".join(MODELS_WITHOUT_PRIOR[:-1])
+    + f" and {MODELS_WITHOUT_PRIOR[-1]}."
 )
 
 
