@@ -479,7 +479,7 @@ def test_the_prior_is_refused_in_words_for_the_four_models_without_one(app):
     no_errors(app)
     message = " ".join(e.value for e in app.error)
     assert "mclust has no conjugate prior for EVE" in message
-    assert "choose reg_covar under Regularisation" in message
+    assert "(nor for VEE, VVE and EVV): choose reg_covar under Regularisation (in More)" in message
     assert app.session_state.fit is with_prior  # the last fit stays
     assert app.button_group(key="fit_covariance_type").value == "EVE"  # the choice stays
     app.button_group(key="fit_prior").set_value("reg_covar").run()

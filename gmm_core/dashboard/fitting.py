@@ -82,11 +82,11 @@ class FitSettings:
         if self.prior is not None:
             model = covariance_model(self.covariance_type).mclust
             if model in MODELS_WITHOUT_PRIOR:
+                others = [m for m in MODELS_WITHOUT_PRIOR if m != model]
                 raise ValueError(
-                    f"mclust has no conjugate prior for {model} (nor for any of "
-                    f"{', '.join(MODELS_WITHOUT_PRIOR)}): choose reg_covar under "
-                    f"Regularisation to fit {model}, or another covariance model to keep "
-                    "the prior."
+                    f"mclust has no conjugate prior for {model} (nor for {', '.join(others[:-1])} "
+                    f"and {others[-1]}): choose reg_covar under Regularisation (in More) to "
+                    f"fit {model}, or another covariance model to keep the prior."
                 )
         self.estimator().check_settings(n_samples, n_features)
 
