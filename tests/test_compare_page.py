@@ -272,3 +272,14 @@ def test_a_model_sklearn_lacks_is_explained_not_failed(app, monkeypatch):
     assert "has no **VEV** model" in text and "variable volume, equal shape" in text
     assert "nearest of them is **full**" in text
     assert not app.get("plotly_chart")
+
+
+def test_a_fit_with_the_prior_is_explained_not_compared(app, monkeypatch):
+    faithful = sample("faithful")
+    show_fit(app, faithful, *make_fit(faithful, n_components=2, prior="default"))
+    monkeypatch.setattr(GaussianMixture, "fit", lambda *a, **k: pytest.fail("sklearn ran"))
+    open_compare(app)
+    assert not app.error
+    text = app.warning[0].value
+    assert "uses mclust's conjugate prior" in text and "choose reg_covar under" in text
+    assert not app.get("plotly_chart")

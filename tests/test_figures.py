@@ -962,3 +962,15 @@ def test_weighted_points_are_drawn_by_area_and_their_weight_is_in_the_hover():
     assert list(weighted.data[0].text) == ["1", "1", "4", "0"]
     assert "weight %{text}" in weighted.data[0].hovertemplate
     assert plain.data[0].text is None
+
+
+def test_a_weighted_log_likelihood_is_said_per_observation_and_carries_no_nan():
+    it = np.arange(6)
+    ll = np.array([-2.5, np.nan, -2.2, -2.1, -np.inf, -2.05])
+    weighted = log_likelihood_figure(it, ll, per_observation=True)
+    plain = log_likelihood_figure(it, ll)
+    assert weighted.layout.title.subtitle.text.startswith("mean per observation -2.5000 → -2.0500")
+    assert plain.layout.title.subtitle.text.startswith("mean per row -2.5000")
+    for fig in (weighted, plain):
+        figure_json(fig)  # non-finite values are gaps (null), never NaN in the JSON
+        assert fig.data[0].y[1] is None and fig.data[0].y[4] is None
