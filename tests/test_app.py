@@ -505,6 +505,15 @@ def test_model_selection_with_the_prior_on_old_faithful(app):
     assert len(models) == 10 and not models & {"EVE", "VEE", "VVE", "EVV"}
     assert best_line(app).startswith("Best by BIC: **EEE, K = 3**")
     assert result.models[("EEE", 3)].prior_ is not None
+    # A reload (a new session from the address) finds the sweep with its prior chosen.
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    # (AppTest's query parameters hold what the Fit page writes, so the sample is named here.)
+    again.query_params.update({"sample": "faithful", "sweep": params_of(app)["sweep"]})
+    again.run()
+    again.switch_page("pages/selection.py").run()
+    no_errors(again)
+    assert again.button_group(key="_sel_prior").value == "default"
+    assert again.session_state.sweep_result[1] is result
     # Handed over with the prior; away and back, the choice stays.
     app.button(key="sel_hand").click().run()
     no_errors(app)
