@@ -666,6 +666,9 @@ def test_compare_repeats_whole_weights_and_refuses_others_in_words():
     )
     assert same.summary.loc["BIC (lower is better)", "Ours"] == f"{result.model.bic(X):,.2f}"
     assert same.ari == 1.0 and same.sklearn.drift.worst < 1e-9
+    # Both panels draw a row by its count, as the animation does.
+    first = same.scatter.data[0]
+    assert len(set(np.asarray(first.marker.size).tolist())) > 1 and "weight" in first.hovertemplate
     half = run_fit(geyser_view(scale=0.5), FitSettings(n_components=2))
     rows, reason = repeated_rows(half)
     assert rows is None and "not whole numbers" in reason

@@ -622,6 +622,7 @@ def compare_runs(
             "scikit-learn (colours matched)", labels_theirs[drawn], means_t, covs_t
         ),
         axis_titles=view.axis_titles,
+        point_weights=None if view.sample_weight is None else view.sample_weight[drawn],
     )
     drift_fig = None
     if run.drift is not None:

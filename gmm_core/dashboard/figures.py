@@ -537,9 +537,13 @@ def _point_traces(
     show_legend: bool = True,
     xaxis: str = "x",
     yaxis: str = "y",
+    weights: np.ndarray | None = None,
 ) -> list[go.Scatter]:
-    """One point trace per label present, coloured ``component_color(label)``."""
+    """One point trace per label present, coloured ``component_color(label)``; with
+    ``weights`` (n,), each point's area in proportion to its weight (shown in the hover)."""
     scatter = go.Scattergl if len(points) > _WEBGL_THRESHOLD else go.Scatter
+    sizes = None if weights is None else _weighted_sizes(np.asarray(weights, dtype=float), 6)
+    hover_weight = "" if weights is None else "<br>weight %{text}"
     traces = []
     for k in np.unique(labels):
         sel = labels == k
@@ -548,12 +552,17 @@ def _point_traces(
                 x=points[sel, 0],
                 y=points[sel, 1],
                 mode="markers",
-                marker={"color": component_color(int(k)), "size": 6, "opacity": 0.75},
+                marker={
+                    "color": component_color(int(k)),
+                    "size": 6 if sizes is None else sizes[sel],
+                    "opacity": 0.75,
+                },
+                text=None if weights is None else [f"{w:.4g}" for w in weights[sel]],
                 name=f"component {k}",
                 legendgroup=f"component {k}",
                 showlegend=show_legend,
                 hovertemplate=f"{axis_titles[0]}: %{{x:.4g}}<br>{axis_titles[1]}: %{{y:.4g}}"
-                f"<extra>component {k}</extra>",
+                f"{hover_weight}<extra>component {k}</extra>",
                 xaxis=xaxis,
                 yaxis=yaxis,
             )
@@ -1846,6 +1855,7 @@ def side_by_side_figure(
     right: ClusterView,
     *,
     axis_titles: tuple[str, str] = ("x", "y"),
+    point_weights: np.ndarray | None = None,
 ) -> go.Figure:
     """Two clusterings of the same points next to each other, with shared (linked) axes.
 
@@ -1864,6 +1874,8 @@ def side_by_side_figure(
     left, right : ClusterView
         Title, labels (n,) and optional means (K, 2) and covariances (K, 2, 2) of each panel.
     axis_titles : (str, str), default ("x", "y")
+    point_weights : ndarray of shape (n,), optional
+        Each point's weight (a weighted fit): drawn by area, as in the EM animation.
 
     Returns
     -------
@@ -1874,6 +1886,7 @@ def side_by_side_figure(
     right_labels = _labels(right.labels, n, "right.labels")
     points, keep = _points_2d(points)
     left_labels, right_labels = left_labels[keep], right_labels[keep]
+    weights = None if point_weights is None else np.asarray(point_weights, dtype=float)[keep]
 
     fig = make_subplots(
         rows=1,
@@ -1884,9 +1897,11 @@ def side_by_side_figure(
         horizontal_spacing=0.04,
     )
     fig.update_layout(_base_layout(None))
-    fig.add_traces(_point_traces(points, left_labels, axis_titles), rows=1, cols=1)
+    fig.add_traces(_point_traces(points, left_labels, axis_titles, weights=weights), rows=1, cols=1)
     fig.add_traces(_mixture_traces(left.means, left.covariances), rows=1, cols=1)
-    right_points = _point_traces(points, right_labels, axis_titles, xaxis="x2", yaxis="y2")
+    right_points = _point_traces(
+        points, right_labels, axis_titles, xaxis="x2", yaxis="y2", weights=weights
+    )
     shown = set(np.unique(left_labels).tolist())
     for trace, k in zip(right_points, np.unique(right_labels).tolist(), strict=True):
         trace.showlegend = k not in shown
