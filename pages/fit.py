@@ -99,11 +99,7 @@ def draw(result, *, failed: bool = False) -> None:
             "contours show the fitted density. The least sure rows:"
         )
         left.dataframe(unsure, width="stretch")
-    settings_line = describe_settings(result.settings)
-    if result.settings.prior is not None:  # describe_settings names reg_covar, not the prior
-        s = result.settings
-        settings_line = settings_line.replace(f"reg_covar {s.reg_covar:g}", s.regularisation)
-    right.caption(settings_line + rows_line(result, fit_data, fit_prep))
+    right.caption(describe_settings(result.settings) + rows_line(result, fit_data, fit_prep))
     m = right.columns(4)
     m[0].metric("iterations", model.n_iter_)
     m[1].metric("converged", result.convergence)

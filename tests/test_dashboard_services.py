@@ -703,3 +703,18 @@ def test_the_sweep_is_weighted_and_the_prior_leaves_four_models_out():
     assert settings.prior == "default" and settings.covariance_type == "tied"
     with pytest.raises(ValueError, match="no conjugate prior for EVE"):
         ms.run_sweep(view.X, ms.SweepChoices(2, models=("EVE",), prior="default"))
+
+
+def test_settings_lines_name_the_prior_not_an_unused_reg_covar():
+    from types import SimpleNamespace
+
+    from gmm_core.dashboard.downloads import _settings_line
+    from gmm_core.dashboard.fitting import FitSettings
+    from gmm_core.dashboard.live import describe_settings
+
+    plain, prior = FitSettings(reg_covar=1e-4), FitSettings(reg_covar=1e-4, prior="default")
+    assert "reg_covar 0.0001" in describe_settings(plain)
+    assert "conjugate prior" in describe_settings(prior)
+    assert "reg_covar 0.0001" not in describe_settings(prior)
+    line = _settings_line(SimpleNamespace(settings=prior))
+    assert "conjugate prior" in line and "reg_covar 0.0001" not in line

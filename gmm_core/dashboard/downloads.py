@@ -164,7 +164,7 @@ def _settings_line(result: FitResult) -> str:
     return (
         f"K = {s.n_components}, {s.covariance_type} covariance, {s.init_params} start, "
         f"seed {s.random_state}, {s.n_init} restart{'s' if s.n_init != 1 else ''}, "
-        f"tolerance {s.tol:g}, at most {s.max_iter} iterations, reg_covar {s.reg_covar:g}"
+        f"tolerance {s.tol:g}, at most {s.max_iter} iterations, {s.regularisation}"
     )
 
 

@@ -90,7 +90,7 @@ def describe_settings(settings: Any) -> str:
         f"{s.init_params} start (seed {s.random_state})",
         f"at most {s.max_iter} iterations",
         "tolerance 0 (every iteration runs)" if s.tol == 0 else f"tolerance {s.tol:g}",
-        f"reg_covar {s.reg_covar:g}",
+        s.regularisation,
     ]
     if s.n_init > 1:
         parts.append(f"best of {s.n_init} restarts")
