@@ -10,7 +10,7 @@ def run() -> None:
     """Build the navigation, run the selected page, then summarise the state it left."""
     st.set_page_config(
         page_title="EM for Gaussian mixtures",
-        page_icon="🎯",
+        page_icon=":material/track_changes:",
         layout="wide",
         initial_sidebar_state="collapsed",
     )
@@ -34,7 +34,7 @@ def run() -> None:
     # Drawn after the page has run, so it shows the data this run ends with.
     summary = st.container()
     for note in st.session_state.pop("link_notes", ()):
-        st.warning(note, icon="🔗")
+        st.warning(note, icon=":material/link:")
     try:
         page.run()
     finally:

@@ -52,10 +52,10 @@ else:
         on_change=load_chosen_upload,
     )
 if note := st.session_state.pop("k_note", None):
-    st.toast(note, icon="🎯")
+    st.toast(note, icon=":material/track_changes:")
 if error := st.session_state.pop("load_error", None):
     # The data set already loaded stays; the person gets the reason and the fix.
-    st.error(error, icon="⚠️")
+    st.error(error, icon=":material/warning:")
 
 dataset = st.session_state.dataset
 report = dataset.report
@@ -84,4 +84,4 @@ elif ready is not None:
     for note in (*ready.prepared.notes, *ready.projection.notes):
         st.caption(f"• {note}")
     st.plotly_chart(preview_figure(ready.prepared, ready.projection), width="stretch")
-    st.page_link("pages/fit.py", label="Fit a mixture to these data →", icon="🎯")
+    st.page_link("pages/fit.py", label="Fit a mixture to these data →", icon=":material/track_changes:")

@@ -57,7 +57,7 @@ def fit_panel() -> None:
             icon=":material/insights:",
         )
         if warning:
-            st.warning(warning, icon="⚠️")
+            st.warning(warning, icon=":material/warning:")
     draw(result, failed=ready is None)
 
 
@@ -71,7 +71,7 @@ def draw(result, *, failed: bool = False) -> None:
             st.warning(
                 "The current choices on the **Data** page cannot be fitted (the message above "
                 f"says why); the last fit, of {fit_data.name} as prepared before, is shown.",
-                icon="⚠️",
+                icon=":material/warning:",
             )
         else:
             st.warning(f"This fit is of {fit_data.name} as prepared before; the new one is coming.")
@@ -107,7 +107,7 @@ def draw(result, *, failed: bool = False) -> None:
     per_iteration = result.seconds_per_later_iteration or result.seconds_per_iteration
     m[3].metric("ms / iteration", f"{1e3 * per_iteration:.1f}", help=result.timing)
     if result.advice:
-        right.warning(result.advice, icon="⚠️")
+        right.warning(result.advice, icon=":material/warning:")
     for message in (*result.view.notes, *result.messages):
         right.info(message)
     right.plotly_chart(result.log_likelihood, width="stretch", key="loglik")

@@ -44,12 +44,12 @@ def main() -> None:
     st.caption(f"EM fits {view.space}. Running the sweep again replaces these results.")
     if st.button("Run the sweep", type="primary", key="sel_run"):
         if not choices.models:
-            st.error("Choose at least one model.", icon="⚠️")
+            st.error("Choose at least one model.", icon=":material/warning:")
         elif not choices.swept_models:
             st.error(
                 f"mclust has no conjugate prior for {', '.join(choices.models)}: choose other "
                 "models, or reg_covar under Regularisation.",
-                icon="⚠️",
+                icon=":material/warning:",
             )
         else:
             bar = st.progress(0.0, text="Sweeping…")
@@ -79,7 +79,7 @@ def main() -> None:
     tabs = st.tabs([c.upper() for c in ms.CRITERIA])
     for tab, criterion in zip(tabs, ms.CRITERIA, strict=True):
         for note in result.notes(criterion):
-            tab.warning(note, icon="⚠️")
+            tab.warning(note, icon=":material/warning:")
         figure = ms.criterion_figure(result, criterion, mclust_sign=mclust)
         tab.plotly_chart(figure, width="stretch", key=f"sel_{criterion}")
         line = ms.best_line(result, criterion, mclust_sign=mclust)
@@ -138,7 +138,7 @@ def main() -> None:
     )
     settings, warning = ms.hand_over(result, chosen, swept)
     if warning:
-        st.warning(warning, icon="⚠️")
+        st.warning(warning, icon=":material/warning:")
     if swept.n_init > 1:  # restarts of a random start: did they agree?
         with st.expander("Restart explorer of this model", key="sel_restarts_box"):
             figure, optima = restart_explorer(result.models[chosen])

@@ -579,7 +579,7 @@ def prepared_and_projection() -> Ready | Pending | None:
                 projection = job.result
                 store.put(key, projection)
     except (DataError, ProjectionError) as err:
-        st.error(str(err), icon="⚠️")
+        st.error(str(err), icon=":material/warning:")
         return None
     return Ready(prepared, projection)
 

@@ -252,7 +252,7 @@ def live_fit(view: FitView, settings: FitSettings, source: tuple) -> FitResult |
     found = cache.get(key)
     last: FitResult | None = st.session_state.get("fit")
     if isinstance(found, str):
-        st.error(f"{found} The previous fit is shown.", icon="⚠️")
+        st.error(f"{found} The previous fit is shown.", icon=":material/warning:")
         return last
     if found is not None:
         if found is not last:
@@ -272,13 +272,13 @@ def live_fit(view: FitView, settings: FitSettings, source: tuple) -> FitResult |
             st.info(
                 "These settings are not fitted yet: the fit takes a few seconds, so it waits "
                 "for **Fit**." + (" The last fit is shown below." if last is not None else ""),
-                icon="⏳",
+                icon=":material/hourglass_top:",
             )
             return last
     result = _run(view, settings)
     if isinstance(result, str):
         cache.put(key, result)
-        st.error(f"{result} The previous fit is shown.", icon="⚠️")
+        st.error(f"{result} The previous fit is shown.", icon=":material/warning:")
         return last
     cache.put(key, result)
     _make_current(result, source)
