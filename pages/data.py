@@ -84,4 +84,6 @@ elif ready is not None:
     for note in (*ready.prepared.notes, *ready.projection.notes):
         st.caption(f"• {note}")
     st.plotly_chart(preview_figure(ready.prepared, ready.projection), width="stretch")
-    st.page_link("pages/fit.py", label="Fit a mixture to these data →", icon=":material/track_changes:")
+    st.page_link(
+        "pages/fit.py", label="Fit a mixture to these data →", icon=":material/track_changes:"
+    )
