@@ -10,7 +10,7 @@ def run() -> None:
     """Build the navigation, run the selected page, then summarise the state it left."""
     st.set_page_config(
         page_title="EM for Gaussian mixtures",
-        page_icon=":material/track_changes:",
+        page_icon="🎯",
         layout="wide",
         initial_sidebar_state="collapsed",
     )
