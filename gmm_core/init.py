@@ -14,6 +14,7 @@ order), drawn as wide overlapping ellipses that separate as EM runs.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
@@ -22,6 +23,9 @@ from ._validation import check_choice
 from .em import chunk_rows, m_step, statistics_from_responsibilities, structured_m_step
 from .params import MixtureParams, check_covariance_type, covariance_model, covariance_shape
 from .prior import ConjugatePrior
+
+if TYPE_CHECKING:
+    from .hierarchical import HierarchicalTree
 
 #: The starts of ``init_params``: scikit-learn's four, then 'wide' (:func:`wide_params`).
 INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "wide", "hc")
@@ -280,38 +284,72 @@ def params_from_responsibilities(
 HC_SUBSET = 2000
 
 
-def hc_partition(
-    X: np.ndarray, n_components: int, random_state: np.random.RandomState | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """mclust's start: the K-cluster level of model-based hierarchical agglomeration.
+def hc_tree(
+    X: np.ndarray,
+    random_state: np.random.RandomState | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, HierarchicalTree]:
+    """The tree of mclust's start: model-based hierarchical agglomeration, grown once.
 
     :func:`gmm_core.hierarchical.agglomerate` with mclust's defaults (model VVV on the
     SVD-transformed data) over all rows, or over :data:`HC_SUBSET` rows drawn from
-    ``random_state`` when there are more (as ``Mclust`` does).
+    ``random_state`` when there are more (as ``Mclust`` does). With ``sample_weight`` the
+    agglomeration (which has no notion of weights, as mclust's ``hc``) runs over the rows of
+    positive weight, each once. Every K of the start is a cut of this one tree.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-    n_components : int
     random_state : numpy.random.RandomState, optional
-        Drawn from only when ``n_samples > HC_SUBSET``.
+        Drawn from only when more than ``HC_SUBSET`` rows are agglomerated.
+    sample_weight : ndarray of shape (n_samples,), optional
 
     Returns
     -------
     rows : ndarray of shape (m,)
-        The rows agglomerated (all of them, in order, when ``n_samples <= HC_SUBSET``).
-    labels : ndarray of shape (m,)
-        Their cluster, 0 .. K - 1.
+        The rows of ``X`` agglomerated, in order; ``tree.partition(K)`` labels them.
+    tree : gmm_core.hierarchical.HierarchicalTree
     """
     from .hierarchical import agglomerate  # numba kernels: loaded only for this start
 
-    n = X.shape[0]
+    candidates = None if sample_weight is None else np.flatnonzero(sample_weight > 0)
+    agglomerated = X if candidates is None else X[candidates]
     rng = None
-    if n > HC_SUBSET:
+    if agglomerated.shape[0] > HC_SUBSET:
         state = random_state if random_state is not None else np.random.RandomState()
         rng = np.random.default_rng(state.randint(np.iinfo(np.int32).max))
-    tree = agglomerate(np.asarray(X, dtype=np.float64), subset=HC_SUBSET, random_state=rng)
-    return np.asarray(tree.rows), np.asarray(tree.partition(n_components))
+    tree = agglomerate(
+        np.asarray(agglomerated, dtype=np.float64), subset=HC_SUBSET, random_state=rng
+    )
+    rows = np.asarray(tree.rows)
+    return (rows if candidates is None else candidates[rows]), tree
+
+
+def hc_partition(
+    X: np.ndarray,
+    n_components: int,
+    random_state: np.random.RandomState | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """mclust's start: the K-cluster cut of :func:`hc_tree`.
+
+    Returns
+    -------
+    rows : ndarray of shape (m,)
+        The rows of ``X`` agglomerated (all of them, in order, when there are at most
+        ``HC_SUBSET`` of positive weight).
+    labels : ndarray of shape (m,)
+        Their cluster, 0 .. K - 1.
+    """
+    rows, tree = hc_tree(X, random_state, sample_weight)
+    return rows, np.asarray(tree.partition(n_components))
+
+
+def one_hot(labels: np.ndarray, n_components: int, dtype=np.float64) -> np.ndarray:
+    """Responsibilities of a hard partition: ``resp[i, labels[i]] = 1``, shape (m, K)."""
+    resp = np.zeros((len(labels), n_components), dtype=dtype)
+    resp[np.arange(len(labels)), labels] = 1
+    return resp
 
 
 def hc_params(
@@ -326,26 +364,17 @@ def hc_params(
 
     The same partition serves every covariance model, so a sweep over models compares them
     from one start per K, as mclust does. With a subset, the estimate comes from the subset's
-    rows (mclust's ``mstep`` on the subset), weights ``N_k / m``.
-
-    With ``sample_weight``, the agglomeration (which has no notion of weights, as mclust's
-    ``hc``) runs over the rows of positive weight, each once; the M-step on its partition is
-    weighted (``N_k / sum w``).
+    rows (mclust's ``mstep`` on the subset), weights ``N_k / m``; with ``sample_weight``, the
+    M-step on the partition (of the rows of positive weight) is weighted (``N_k / sum w``).
 
     Returns
     -------
     MixtureParams
     """
-    weights = None
-    if sample_weight is not None:
-        positive = np.flatnonzero(sample_weight > 0)
-        X, weights = X[positive], sample_weight[positive]
-    rows, labels = hc_partition(X, n_components, random_state)
-    subset = X[rows]
-    resp = np.zeros((len(rows), n_components), dtype=X.dtype)
-    resp[np.arange(len(rows)), labels] = 1
-    subset_weights = None if weights is None else weights[rows]
-    return params_from_responsibilities(subset, resp, covariance_type, reg_covar, subset_weights)
+    rows, labels = hc_partition(X, n_components, random_state, sample_weight)
+    resp = one_hot(labels, n_components, X.dtype)
+    weights = None if sample_weight is None else sample_weight[rows]
+    return params_from_responsibilities(X[rows], resp, covariance_type, reg_covar, weights)
 
 
 def initial_params(
@@ -502,14 +531,10 @@ def initial_params_with_prior(
         )
     rows, weights = X, sample_weight
     if init_params == "hc":
-        if sample_weight is not None:
-            positive = np.flatnonzero(sample_weight > 0)
-            rows, weights = X[positive], sample_weight[positive]
-        chosen, labels = hc_partition(rows, n_components, random_state)
-        rows = rows[chosen]
-        weights = None if weights is None else weights[chosen]
-        resp = np.zeros((len(chosen), n_components), dtype=X.dtype)
-        resp[np.arange(len(chosen)), labels] = 1
+        chosen, labels = hc_partition(X, n_components, random_state, sample_weight)
+        rows = X[chosen]
+        weights = None if sample_weight is None else sample_weight[chosen]
+        resp = one_hot(labels, n_components, X.dtype)
     else:
         resp = initial_responsibilities(X, n_components, init_params, random_state, sample_weight)
     estimated = params_from_responsibilities_with_prior(rows, resp, covariance_type, prior, weights)

@@ -50,8 +50,9 @@ from .criteria import n_parameters as n_parameters  # (re-exported)
 from .em import FitHistory, RunTrace, Snapshot
 from .engines import check_engine, resolve_engine
 from .init import (
-    HC_SUBSET,
     check_init_params,
+    hc_tree,
+    one_hot,
     params_from_responsibilities,
     params_from_responsibilities_with_prior,
 )
@@ -391,26 +392,11 @@ def _hc_starts(
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """One hierarchical partition per K, the 'hc' start of every covariance model.
 
-    The tree is grown once; its cut at K is what ``GaussianMixtureEM(K,
-    init_params='hc', random_state=random_state)`` starts from (the same subset of rows
-    above :data:`gmm_core.init.HC_SUBSET`, drawn the same way; with weights, over the rows
-    of positive weight, as :func:`gmm_core.init.hc_params`). The rows returned index ``X``.
+    The tree (:func:`gmm_core.init.hc_tree`) is grown once; its cut at K is what
+    ``GaussianMixtureEM(K, init_params='hc', random_state=random_state)`` starts from.
+    The rows returned index ``X``.
     """
-    from .hierarchical import agglomerate  # numba kernels, loaded only for this start
-
-    positive = None
-    if sample_weight is not None:
-        positive = np.flatnonzero(sample_weight > 0)
-        X = X[positive]
-    n = X.shape[0]
-    rng = None
-    if n > HC_SUBSET:
-        state = np.random.RandomState(random_state)
-        rng = np.random.default_rng(state.randint(np.iinfo(np.int32).max))
-    tree = agglomerate(X, subset=HC_SUBSET, random_state=rng)
-    rows = np.asarray(tree.rows)
-    if positive is not None:
-        rows = positive[rows]
+    rows, tree = hc_tree(X, np.random.RandomState(random_state), sample_weight)
     return {k: (rows, np.asarray(tree.partition(k))) for k in ks}
 
 
@@ -425,8 +411,7 @@ def _start_of(
     prior,
 ) -> dict:
     """``weights_init``, ``means_init``, ``precisions_init`` of the 'hc' start of one cell."""
-    resp = np.zeros((len(rows), k))
-    resp[np.arange(len(rows)), labels] = 1.0
+    resp = one_hot(labels, k, X.dtype)
     weights = None if sample_weight is None else sample_weight[rows]
     if prior is None:
         start = params_from_responsibilities(X[rows], resp, model, reg_covar, weights)
