@@ -210,18 +210,20 @@ def structured_m_step(
     """
     model = covariance_model(covariance_type)
     dtype = stats.first.dtype
-    N = np.asarray(stats.resp_sum, dtype=np.float64)
+    k_count, d = stats.centers.shape
+    # an empty component (N_k = 0) divides by zero here; the M-step names it below
     with np.errstate(invalid="ignore", divide="ignore"):
-        delta = np.asarray(stats.first, dtype=np.float64) / N[:, None]
-    means = np.asarray(stats.centers, dtype=np.float64) + delta
-    second = np.asarray(stats.second, dtype=np.float64)
-    k_count, d = means.shape
-    if second.ndim == 3:
-        scatter = second - N[:, None, None] * delta[:, :, None] * delta[:, None, :]
-        scatter = 0.5 * (scatter + np.swapaxes(scatter, 1, 2))
-    else:
-        scatter = np.zeros((k_count, d, d))
-        scatter.reshape(k_count, d * d)[:, :: d + 1] = second - N[:, None] * delta**2
+        if stats.second.ndim == 3:
+            N, means, scatter = mclust_models.scatter_from_centered(
+                stats.resp_sum, stats.first, stats.second, stats.centers
+            )
+        else:
+            N = np.asarray(stats.resp_sum, dtype=np.float64)
+            delta = np.asarray(stats.first, dtype=np.float64) / N[:, None]
+            means = np.asarray(stats.centers, dtype=np.float64) + delta
+            scatter = np.zeros((k_count, d, d))
+            second = np.asarray(stats.second, dtype=np.float64)
+            scatter.reshape(k_count, d * d)[:, :: d + 1] = second - N[:, None] * delta**2
     if prior is None:
         scatter.reshape(k_count, d * d)[:, :: d + 1] += N[:, None] * reg_covar
     n = float(N.sum()) if normalise_weights else float(stats.weight_sum)
