@@ -52,20 +52,25 @@ def aic(total_log_likelihood: float, n_parameters: int) -> float:
     return -2.0 * float(total_log_likelihood) + 2.0 * n_parameters
 
 
-def map_entropy(log_resp: np.ndarray) -> float:
+def map_entropy(log_resp: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """``sum_i -max_k log_resp[i, k]``: the entropy of the hard classification, from logs.
 
     Parameters
     ----------
     log_resp : ndarray of shape (n_samples, n_components)
         Log responsibilities.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Row weights: ``sum_i -w_i max_k log_resp[i, k]``, as for repeated rows.
 
     Returns
     -------
     float
         Non-negative.
     """
-    return float(-np.asarray(log_resp).max(axis=1).sum())
+    top = np.asarray(log_resp).max(axis=1)
+    if sample_weight is None:
+        return float(-top.sum())
+    return float(-(top @ np.asarray(sample_weight, dtype=np.float64)))
 
 
 def classification_entropy(resp: np.ndarray) -> float:
@@ -96,9 +101,10 @@ def classification_entropy(resp: np.ndarray) -> float:
         return map_entropy(np.log(resp))
 
 
-def icl(bic_value: float, log_resp: np.ndarray) -> float:
-    """``BIC + 2 * sum_i -log z_i,MAP(i)`` from the BIC and the log responsibilities."""
-    return float(bic_value) + 2.0 * map_entropy(log_resp)
+def icl(bic_value: float, log_resp: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """``BIC + 2 * sum_i -log z_i,MAP(i)`` from the BIC and the log responsibilities
+    (each row's term times its weight, with ``sample_weight``)."""
+    return float(bic_value) + 2.0 * map_entropy(log_resp, sample_weight)
 
 
 def criteria(
@@ -128,17 +134,15 @@ def criteria(
     if sample_weight is None:
         n = X.shape[0]
         total = float(log_prob.sum())
-        entropy = map_entropy(log_resp)
     else:
         w = np.asarray(sample_weight, dtype=np.float64)
         n = float(w.sum())
         total = float(log_prob @ w)
-        entropy = float(-(log_resp.max(axis=1) @ w))
     bic_value = bic(total, p, n)
     return {
         "bic": bic_value,
         "aic": aic(total, p),
-        "icl": bic_value + 2.0 * entropy,
+        "icl": icl(bic_value, log_resp, sample_weight),
         "log_likelihood": total / n,
         "n_parameters": p,
     }
