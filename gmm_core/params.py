@@ -201,6 +201,9 @@ class DegenerateCovarianceError(ValueError):
 
 def covariance_model(covariance_type: str) -> CovarianceModel:
     """The :class:`CovarianceModel` of a covariance type; ValueError for an unknown one."""
+    model = COVARIANCE_MODELS.get(covariance_type) if isinstance(covariance_type, str) else None
+    if model is not None:  # every pass and M-step asks: a lookup, not a check
+        return model
     return COVARIANCE_MODELS[check_choice("covariance_type", covariance_type, ALL_COVARIANCE_TYPES)]
 
 
