@@ -150,6 +150,17 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
     current = covariance_model(now.covariance_type)
     if current.closed_form and now.covariance_type not in COVARIANCE_TYPES:
         now = replace(now, covariance_type=current.layout)
+    init = choice(
+        "Initialisation",
+        {m: INIT_LABELS.get(m, m) for m in methods},
+        keys["init_params"],
+        now.init_params if now.init_params in methods else methods[0],
+        # its own line, as the models: in K's row the six pills were cut at a phone's edge
+        # (wide and kmeans out of sight at 390 px)
+        container=box,
+        wrap=True,
+        help=" \n".join(f"**{m}**: {INIT_HELP.get(m, '')}" for m in methods),
+    )
     cov = choice(
         "Covariance (scikit-learn's four, then mclust's ten others)",
         {c: c for c in FIT_COVARIANCE_TYPES},
@@ -158,15 +169,6 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
         container=box,
         wrap=True,
         help=COVARIANCE_HELP,
-    )
-    init = choice(
-        "Initialisation",
-        {m: INIT_LABELS.get(m, m) for m in methods},
-        keys["init_params"],
-        now.init_params if now.init_params in methods else methods[0],
-        container=top,
-        wrap=True,
-        help=" \n".join(f"**{m}**: {INIT_HELP.get(m, '')}" for m in methods),
     )
     tol, seed, reg, n_init = now.tol, now.random_state, now.reg_covar, now.n_init
     prior = now.prior
