@@ -37,7 +37,14 @@ from .engines.numpy import (
     statistics_from_responsibilities,
 )
 from .mclust_models import MStep
-from .params import DegenerateCovarianceError, MixtureParams, check_resolved, covariance_model
+from .params import (
+    COVARIANCE_TYPES,
+    MCLUST_MODELS,
+    DegenerateCovarianceError,
+    MixtureParams,
+    check_resolved,
+    covariance_model,
+)
 from .prior import ConjugatePrior, map_m_step
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "accumulate_statistics",
     "chunk_rows",
     "compact_best_run",
+    "compiled_run",
     "e_step",
     "em_iterations",
     "estimate_weighted_log_prob",
@@ -433,11 +441,111 @@ def em_iterations(
         prev_ll = ll
 
 
+def _empty_components(params: MixtureParams, weight_sum: float) -> tuple[int, ...]:
+    mass = params.weights * weight_sum
+    return tuple(int(k) for k in np.flatnonzero(mass < EMPTY_COMPONENT_MASS))
+
+
+def compiled_run(
+    X: np.ndarray,
+    start: MixtureParams,
+    *,
+    reg_covar: float = 1e-6,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+    previous_log_likelihood: float = -np.inf,
+    sample_weight: np.ndarray | None = None,
+) -> RunTrace | None:
+    """One EM run of :func:`em_iterations` in compiled code, kept as its trace.
+
+    The whole loop (E-step, M-step, the checks, the stopping rule) runs in
+    :func:`gmm_core._em_loop.run`, with no Python per iteration: what a fit that keeps only
+    its log-likelihood trace (``keep_history='trace'``, a model-selection sweep's thousand
+    small fits) can use. It is :func:`em_iterations` with the numba engine to rounding: the
+    same statistics, M-steps, checks and stopping rule (scikit-learn's four models take
+    mclust's arithmetic for them, without scikit-learn's ``10 eps``), so the iterations can
+    differ only where a step's gain is within rounding of ``tol``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    start : MixtureParams
+        Any of :data:`gmm_core.params.ALL_COVARIANCE_TYPES`.
+    reg_covar, tol, max_iter, previous_log_likelihood, sample_weight
+        As :func:`em_iterations` (no prior: the caller runs :func:`em_iterations` for that).
+
+    Returns
+    -------
+    RunTrace or None
+        The start, the final snapshot and the log-likelihood of every snapshot; None when
+        an estimate fails one of :func:`em_iterations`'s checks (an empty component, a
+        singular or unresolved covariance): running :func:`em_iterations` from the same
+        start then raises the error that explains it.
+    """
+    from . import _em_loop  # numba, on first use only
+
+    model = start.covariance_model
+    k_count, _ = start.means.shape
+    mclust = model.mclust
+    if k_count == 1:  # every model is its family's free one at K = 1, as structured_m_step
+        mclust = "VII" if mclust[1] == "I" else "VVI" if mclust[2] == "I" else "VVV"
+    n = X.shape[0]
+    weights = (
+        np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight, np.float64)
+    )
+    weight_sum = float(n) if sample_weight is None else float(weights.sum())
+    lls, w, mu, cov, converged, status = _em_loop.run(
+        np.ascontiguousarray(X, dtype=np.float64),
+        weights,
+        weight_sum,
+        np.ascontiguousarray(start.weights, dtype=np.float64),
+        np.ascontiguousarray(start.means, dtype=np.float64),
+        np.ascontiguousarray(start.full_covariances(), dtype=np.float64),
+        MCLUST_MODELS.index(mclust),  # the loop numbers models and layouts in these orders
+        COVARIANCE_TYPES.index(model.layout),
+        float(reg_covar),
+        float(tol),
+        int(max_iter),
+        float(previous_log_likelihood),
+        mclust_models.INNER_TOL,
+        mclust_models.INNER_MAX_ITER,
+    )
+    if status != _em_loop.OK:
+        return None
+    last_iteration = len(lls) - 1
+    first = Snapshot(
+        0,
+        start,
+        float(lls[0]),
+        _empty_components(start, weight_sum),
+        converged=bool(converged) and last_iteration == 0,
+    )
+    if last_iteration == 0:
+        return RunTrace.from_ends(first, first, lls)
+    if model.layout == "diag":
+        cov = np.diagonal(cov, axis1=1, axis2=2).copy()
+    elif model.layout == "spherical":
+        cov = np.diagonal(cov, axis1=1, axis2=2).mean(axis=1)
+    elif model.layout == "tied":
+        cov = cov[0]
+    params = MixtureParams.from_covariances(
+        w, mu, cov, start.covariance_type, iteration=last_iteration
+    )
+    last = Snapshot(
+        last_iteration,
+        params,
+        float(lls[-1]),
+        _empty_components(params, weight_sum),
+        converged=bool(converged),
+    )
+    return RunTrace.from_ends(first, last, lls)
+
+
 #: Relative size of a log-likelihood drop that is only rounding noise.
 ASCENT_SLACK = 1e-9
 
 
-def likelihood_drops(snapshots: tuple[Snapshot, ...]) -> list[tuple[int, float]]:
+def likelihood_drops(snapshots: Sequence[Snapshot]) -> list[tuple[int, float]]:
     """Iterations at which the log-likelihood went down by more than rounding noise.
 
     Exact EM never lowers the likelihood, but ``reg_covar`` makes the covariance update a
@@ -450,6 +558,12 @@ def likelihood_drops(snapshots: tuple[Snapshot, ...]) -> list[tuple[int, float]]
     list of (iteration, drop)
         ``drop > 0`` is how much the mean log-likelihood fell at that iteration.
     """
+    if isinstance(snapshots, RunTrace):  # its trace as an array, no snapshot made per item
+        values = snapshots.log_likelihoods[1:]
+        first = snapshots[0].iteration + 1
+        drops = values[:-1] - values[1:]
+        slack = ASCENT_SLACK * np.maximum(1.0, np.abs(values[:-1]))
+        return [(first + 1 + int(j), float(drops[j])) for j in np.flatnonzero(drops > slack)]
     out = []
     for before, after in itertools.pairwise(snapshots[1:]):
         drop = before.log_likelihood - after.log_likelihood
@@ -526,6 +640,20 @@ class RunTrace(Sequence):
             return self._first
         return TracePoint(self._first.iteration + i, float(self._log_likelihoods[i]))
 
+    @classmethod
+    def from_ends(cls, first: Snapshot, last: Snapshot, log_likelihoods: np.ndarray) -> RunTrace:
+        """A run known by its start, its final snapshot and its trace only.
+
+        Parameters
+        ----------
+        first, last : Snapshot
+            The start and the final snapshot (the same one for a run of no iteration).
+        log_likelihoods : ndarray of shape (T,)
+            The mean log-likelihood of every snapshot, ``first``'s first and ``last``'s
+            last.
+        """
+        return _restore_run_trace(first, last, np.asarray(log_likelihoods, dtype=np.float64))
+
     def __reduce__(self):
         return _restore_run_trace, (self._first, self._last, self._log_likelihoods)
 
@@ -536,8 +664,9 @@ def _restore_run_trace(first: Snapshot, last: Snapshot, log_likelihoods: np.ndar
     return run
 
 
-#: ``keep_history`` values: every snapshot of every restart, or the compact form.
-KEEP_HISTORY: tuple[str, ...] = ("all", "best")
+#: ``keep_history`` values: every snapshot of every restart, the compact form, or every
+#: restart as its trace (:class:`RunTrace`) only.
+KEEP_HISTORY: tuple[str, ...] = ("all", "best", "trace")
 
 
 def compact_best_run(snapshots: Sequence[Snapshot]) -> tuple[Snapshot, ...]:
@@ -560,12 +689,15 @@ class FitHistory:
     ``history[0]`` is the starting point, ``history[j]`` the parameters after the j-th
     M-step, so ``len(history) == n_iter_ + 1``.
 
-    Two forms (the estimator's ``keep_history``): ``'all'`` holds every snapshot of every
+    Three forms (the estimator's ``keep_history``): ``'all'`` holds every snapshot of every
     restart; ``'best'`` (:meth:`compact`) holds the kept run's snapshots without stored
     Cholesky factors (derived from the covariances when read, bit for bit) and every other
     restart as a :class:`RunTrace`: its start, its final snapshot and its log-likelihood trace.
     For K = 20 full components on 13 features, 1,000 iterations and 20 restarts that is about
-    30 MB instead of 1.2 GB (:attr:`nbytes`).
+    30 MB instead of 1.2 GB (:attr:`nbytes`). ``'trace'`` holds every restart, the kept one
+    too, as a :class:`RunTrace`: the fitted parameters, each start and each log-likelihood
+    trace, nothing per iteration (what a model-selection sweep needs; the per-iteration
+    properties :attr:`weights` and :attr:`means` then raise).
 
     Attributes
     ----------
@@ -580,8 +712,8 @@ class FitHistory:
     n_samples : int
         Rows fitted.
     notes : tuple of str
-    keep : {'all', 'best'}
-        The form: every snapshot, or the compact one.
+    keep : {'all', 'best', 'trace'}
+        The form: every snapshot, the compact one, or the traces only.
     weight_sum : float
         Their total sample weight, what a log-likelihood per unit of weight is multiplied by
         for the total (BIC's ``n``); ``n_samples`` when fitted without weights (or left out).
@@ -621,6 +753,8 @@ class FitHistory:
     @property
     def log_likelihoods(self) -> np.ndarray:
         """Mean log-likelihood per snapshot, shape (T,)."""
+        if isinstance(self.snapshots, RunTrace):
+            return self.snapshots.log_likelihoods.copy()
         return np.array([s.log_likelihood for s in self.snapshots])
 
     @property
@@ -634,6 +768,12 @@ class FitHistory:
         ]
 
     def _stacked(self, name: str) -> np.ndarray:
+        if isinstance(self.snapshots, RunTrace):
+            raise ValueError(
+                "This history kept the log-likelihood trace only (keep_history='trace'): the "
+                "parameters of each iteration are gone. Fit with keep_history='all' or 'best' "
+                "to follow them."
+            )
         return np.stack([getattr(s, name) for s in self.snapshots])
 
     @property
@@ -658,8 +798,11 @@ class FitHistory:
         -------
         FitHistory
             The kept run's snapshots without stored Cholesky factors (but for its start and
-            its final snapshot), and every other run as a :class:`RunTrace`.
+            its final snapshot), and every other run as a :class:`RunTrace`; a history of
+            traces only (``keep='trace'``) as it is, which is smaller still.
         """
+        if self.keep == "trace":
+            return self
         runs = tuple(
             compact_best_run(run)
             if r == self.best_run

@@ -714,7 +714,9 @@ def test_default_sweep_is_mclusts_grid_from_one_shared_start(faithful_sweep, fai
             max_iter=1000,
         ).fit(faithful_raw)
         kept = faithful_sweep.models[cell]
-        assert kept.get_params() == alone.get_params()
+        # the sweep keeps each cell's traces only (its loops compiled); alone, the Python
+        # loop with every snapshot: the same fit to rounding
+        assert kept.get_params() == alone.get_params() | {"keep_history": "trace"}
         assert alone.n_iter_ == row["n_iter"]
         assert alone.bic(faithful_raw) == pytest.approx(row["bic"], rel=1e-10)
     # One start per K for every model: the starts' means are those of the same partition.
