@@ -394,3 +394,22 @@ def test_an_empty_component_is_reported_not_divided_by():
     assert math.isnan(fit.bic()) and fit.n_parameters() == mm.n_parameters("VVV", 3, 2)
     with pytest.raises(ValueError, match="Expected N of shape"):
         mm.m_step("VVV", N[:2], means, scatter, 80)
+
+
+def test_the_two_by_two_polar_factor_is_lapacks():
+    # EVE and VVE on two features take the orthogonal factor in closed form, not an SVD
+    from gmm_core import _mstep_kernels
+
+    rng = np.random.default_rng(0)
+    for i in range(3000):
+        F = rng.normal(size=(2, 2))
+        if i % 3 == 0:
+            F[:, i % 2] = 0.0  # the zero column that the MM's second step makes
+        Q = _mstep_kernels._polar(F)
+        P, _, RT = np.linalg.svd(F)
+        np.testing.assert_allclose(Q.T @ Q, np.eye(2), atol=1e-15)
+        # a maximiser of tr(Q^T F), as P R^T is; where F has full rank, the only one
+        assert np.trace(Q.T @ F) >= np.trace((P @ RT).T @ F) - 1e-12
+        if i % 3:
+            np.testing.assert_allclose(Q, P @ RT, atol=1e-14)
+    np.testing.assert_array_equal(_mstep_kernels._polar(np.zeros((2, 2))), np.eye(2))
