@@ -359,11 +359,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             if np.any(p <= 0):
                 raise ValueError(f"'{self.covariance_type} precision' should be positive.")
             return p
-        for mat in p.reshape(-1, d, d):
-            if not (np.allclose(mat, mat.T) and np.all(np.linalg.eigvalsh(mat) > 0)):
-                raise ValueError(
-                    f"'{self.covariance_type} precision' should be symmetric, positive-definite."
-                )
+        # every matrix at once (a sweep hands a start to each of its hundred cells)
+        stack = p.reshape(-1, d, d)
+        symmetric = np.isclose(stack, stack.transpose(0, 2, 1)).all()
+        if not (symmetric and np.all(np.linalg.eigvalsh(stack) > 0)):
+            raise ValueError(
+                f"'{self.covariance_type} precision' should be symmetric, positive-definite."
+            )
         return p
 
     # ------------------------------------------------------------------ fitting

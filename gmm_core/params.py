@@ -333,13 +333,21 @@ def precision_cholesky_from_precisions(precisions: np.ndarray, covariance_type: 
     row- and column-reversed matrix, reversed back, is upper triangular.
     """
     model = covariance_model(covariance_type)
-    if model.matrices:
-        return model.unstack(
-            np.stack(
-                [np.flip(linalg.cholesky(np.flip(p), lower=True)) for p in model.stack(precisions)]
+    if not model.matrices:
+        return np.sqrt(precisions)
+    stack = model.stack(precisions)
+    # potrf called directly, as in precision_cholesky_from_covariances: linalg.cholesky's
+    # arithmetic without its per-call checks (a sweep hands a start to each cell)
+    potrf = linalg.get_lapack_funcs("potrf", (stack,))
+    out = np.empty_like(stack)
+    for k in range(stack.shape[0]):
+        chol, info = potrf(np.flip(stack[k]), lower=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(
+                f"{info}-th leading minor of the array is not positive definite"
             )
-        )
-    return np.sqrt(precisions)
+        out[k] = np.flip(chol)
+    return model.unstack(out)
 
 
 def precisions_from_cholesky(precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:

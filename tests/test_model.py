@@ -159,3 +159,19 @@ def test_float32_input_keeps_float32(iris):
     assert model.means_.dtype == np.float32
     reference = GaussianMixtureEM(3, random_state=0).fit(iris)
     assert relative_difference(model.means_, reference.means_) < 1e-4
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "VVE"])
+def test_precisions_init_must_be_symmetric_positive_definite(covariance_type):
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    good = np.array([[2.0, 0.5], [0.5, 1.0]])
+    for bad in (np.array([[2.0, 0.5], [0.4, 1.0]]), np.array([[1.0, 2.0], [2.0, 1.0]])):
+        stack = bad if covariance_type == "tied" else np.stack([good, bad])
+        model = GaussianMixtureEM(2, covariance_type=covariance_type, precisions_init=stack)
+        with pytest.raises(ValueError, match="should be symmetric, positive-definite"):
+            model.fit(X)
+    stack = good if covariance_type == "tied" else np.stack([good, good])
+    fitted = GaussianMixtureEM(
+        2, covariance_type=covariance_type, precisions_init=stack, max_iter=0
+    )
+    np.testing.assert_allclose(fitted.fit(X).history_[0].params.precisions, stack, rtol=1e-12)
