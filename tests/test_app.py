@@ -524,3 +524,24 @@ def test_model_selection_with_the_prior_on_old_faithful(app):
     assert any(handed in i.value for i in app.info)
     app.switch_page("pages/selection.py").run()
     assert app.button_group(key="_sel_prior").value == "default"
+
+
+def test_a_new_sweep_hands_over_its_own_best(app):
+    # Found in the browser: a cell chosen after one sweep stayed chosen after a sweep of
+    # other data, so "Fit this model" fitted it, not the best the page had just named.
+    sweep_on(app, "faithful", 4)
+    app.selectbox(key="_sel_cell").set_value(("VVV", 4)).run()
+    assert app.selectbox(key="_sel_cell").value == ("VVV", 4)
+    app.switch_page("pages/data.py").run()
+    app.selectbox(key="sample_name").set_value("iris").run()
+    app.switch_page("pages/selection.py").run()
+    app.button(key="sel_run").click().run()
+    no_errors(app)
+    best = app.session_state.sweep_result[1].best("bic")
+    best_cell = (best["covariance_type"], int(best["n_components"]))
+    assert best_cell != ("VVV", 4)
+    assert app.selectbox(key="_sel_cell").value == best_cell
+    app.button(key="sel_hand").click().run()
+    no_errors(app)
+    settings = app.session_state.fit.settings
+    assert settings.n_components == best_cell[1]
