@@ -60,11 +60,6 @@ def main() -> None:
                 sample_weight=view.sample_weight,
             )
             bar.empty()
-            state.sweep_result = (key, result, choices)
-            # the cell to hand over starts at this sweep's best, not at a cell chosen in
-            # an earlier sweep (of other data, perhaps) that this grid happens to contain
-            state.pop("sel_cell", None)
-            state.pop("_sel_cell", None)
             keep_sweep(key, result, choices)
     if "sweep_result" not in state:
         st.info("Choose the models and the range, then press **Run the sweep**.")

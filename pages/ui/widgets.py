@@ -541,7 +541,14 @@ def _sweeps() -> FitCache:
 
 
 def keep_sweep(key: tuple, result, choices: ms.SweepChoices) -> None:
-    """Keep a sweep on the server and name it in the address (``?sweep=<token>``)."""
+    """The session's new sweep: kept on the server and named in the address
+    (``?sweep=<token>``); the cell to hand over starts again at its best."""
+    state = st.session_state
+    state.sweep_result = (key, result, choices)
+    # not at a cell chosen after an earlier sweep (of other data, perhaps) that this grid
+    # happens to contain too
+    state.pop("sel_cell", None)
+    state.pop("_sel_cell", None)
     token = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
     _sweeps().put(token, (key, result, choices))
     st.session_state.sweep_token = token
