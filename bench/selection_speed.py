@@ -14,9 +14,12 @@ For each data set, in one run and on the same numbers:
   k-means start per cell, once with scikit-learn's defaults (tol 1e-3, max_iter 100) and once
   run as far as ours (tol 1e-5, max_iter 1000), BIC of every cell.
 
-It prints wall seconds and CPU seconds (ours and scikit-learn's: this process's CPU time;
-mclust's: R's user + system time), the ratios, and the model each one chooses with its BIC
-(in scikit-learn's sign: lower is better; mclust's BIC is the negative).
+Each time is the fastest of three runs in one process (for Mclust, in one R session), so that
+neither side pays for its first calls. Ours fits the cells in threads, one per core (the
+sweep's default ``n_jobs``). It prints wall seconds and CPU seconds (ours and scikit-learn's:
+this process's CPU time; mclust's: R's user + system time), the ratios, and the model each
+one chooses with its BIC (in scikit-learn's sign: lower is better; mclust's BIC is the
+negative).
 
 Usage::
 
@@ -54,6 +57,9 @@ from gmm_core.params import MCLUST_MODELS, SKLEARN_TO_MCLUST  # noqa: E402
 from gmm_core.selection import sweep  # noqa: E402
 
 G = 9
+#: Each side's time is the fastest of this many runs in one process (R's: one R session), so
+#: that neither pays for first calls (numba's cache, R's lazy loading) in what is compared.
+REPEATS = 3
 FOUR = ("VVV", "EEE", "VVI", "VII")
 
 R_SCRIPT = r"""
@@ -61,7 +67,12 @@ suppressMessages(library(mclust))
 args <- commandArgs(trailingOnly = TRUE)
 X <- as.matrix(read.csv(args[1]))
 models <- strsplit(args[2], ",")[[1]]
-timing <- system.time(fit <- Mclust(X, G = 1:9, modelNames = models, verbose = FALSE))
+# the fastest of REPEATS runs in this R session, as ours is the fastest of as many
+timing <- NULL
+for (run in seq_len(as.integer(args[3]))) {
+    this <- system.time(fit <- Mclust(X, G = 1:9, modelNames = models, verbose = FALSE))
+    if (is.null(timing) || this[["elapsed"]] < timing[["elapsed"]]) timing <- this
+}
 cat(sprintf(paste0('{"elapsed": %.4f, "cpu": %.4f, "model": "%s", "G": %d, ',
     '"bic": %.6f, "version": "%s"}\n'), timing[["elapsed"]],
     timing[["user.self"]] + timing[["sys.self"]], fit$modelName, fit$G,
@@ -97,9 +108,14 @@ def timed(function):
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
+def fastest(function) -> tuple[float, float, object]:
+    """:func:`timed` of the fastest of :data:`REPEATS` calls (by wall time)."""
+    return min((timed(function) for _ in range(REPEATS)), key=lambda run: run[0])
+
+
 def ours(X: np.ndarray, models: tuple[str, ...] | None) -> dict:
     kwargs = {} if models is None else {"covariance_types": models}
-    wall, cpu, result = timed(lambda: sweep(X, G, keep_models=False, **kwargs))
+    wall, cpu, result = fastest(lambda: sweep(X, G, keep_models=False, **kwargs))
     best = result.best("bic")
     return {
         "wall": wall,
@@ -121,7 +137,7 @@ def mclust(X: np.ndarray, models: tuple[str, ...]) -> dict | str:
         script = Path(folder) / "run.R"
         script.write_text(R_SCRIPT)
         done = subprocess.run(
-            ["Rscript", str(script), str(data), ",".join(models)],
+            ["Rscript", str(script), str(data), ",".join(models), str(REPEATS)],
             capture_output=True,
             text=True,
             check=False,
@@ -157,7 +173,7 @@ def sklearn_sweep(X: np.ndarray, tol: float, max_iter: int) -> dict:
                         best = (f"{SKLEARN_TO_MCLUST[covariance_type]}, K = {k}", bic)
         return best
 
-    wall, cpu, (choice, bic) = timed(run)
+    wall, cpu, (choice, bic) = fastest(run)
     return {"wall": wall, "cpu": cpu, "choice": choice, "bic": float(bic)}
 
 
