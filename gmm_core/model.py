@@ -535,7 +535,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         n_init = settings["n_init"] if do_init else 1
         random_state = check_random_state(self.random_state)
         compact = self.keep_history == "best"
-        traced = self.keep_history == "trace" and X.dtype == np.float64
+        traced = self.keep_history == "trace"
+        # the compiled loop is float64 (float32 data take the Python loop, traced the same)
+        compiled = traced and iterate is em_iterations and X.dtype == np.float64
         runs: list[Sequence[Snapshot]] = []
         best_run, best_bound = 0, -np.inf
 
@@ -575,7 +577,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             # of every pass the run may make.
             engine = resolve_engine(X, start, self.engine, passes=settings["max_iter"] + 1)
             snapshots = None
-            if traced and iterate is em_iterations and prior is None and engine == "numba":
+            if compiled and prior is None and engine == "numba":
                 # Nothing per iteration is kept, so the whole loop can run compiled; None
                 # when an estimate fails a check: the Python loop below then says why.
                 snapshots = compiled_run(

@@ -232,3 +232,11 @@ def test_cells_in_threads_are_the_cells_in_turn(faithful_raw):
     assert {thread for _, _, thread in seen} == {threading.current_thread()}
     with pytest.raises(ValueError, match="n_jobs"):
         sweep(faithful_raw, 2, n_jobs=0)
+
+
+def test_float32_data_take_the_python_loop_and_keep_traces(faithful_raw):
+    X = faithful_raw.astype(np.float32)
+    traced = GaussianMixtureEM(3, init_params="hc", keep_history="trace", engine="numba").fit(X)
+    full = GaussianMixtureEM(3, init_params="hc", engine="numba").fit(X)
+    assert isinstance(traced.history_.snapshots, RunTrace) and traced.means_.dtype == np.float32
+    np.testing.assert_array_equal(traced.means_, full.means_)
