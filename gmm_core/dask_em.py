@@ -45,6 +45,7 @@ from .engines import get_engine, resolve_engine
 from .engines.base import SufficientStatistics
 from .engines.numpy import e_step, estimate_weighted_log_prob
 from .params import MixtureParams, covariance_model
+from .prior import ConjugatePrior, prior_from_moments
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.array as da
@@ -355,6 +356,50 @@ def init_sample(X: da.Array, size: int, random_state: np.random.RandomState) -> 
     return sample
 
 
+def default_prior_dask(
+    X: da.Array, model: str, n_components: int, sample_weight: da.Array | None = None
+) -> ConjugatePrior:
+    """mclust's default prior (:func:`gmm_core.prior.default_prior`) of a Dask array.
+
+    The column means and the covariance (divisor ``total - 1``) in one pass, summed about the
+    first row, so that a large common offset of the data does not cancel their spread.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+    model : str
+    n_components : int
+    sample_weight : dask.array.Array of shape (n_samples,), optional
+        Checked weights chunked like ``X`` (:func:`as_dask_weights`).
+
+    Returns
+    -------
+    ConjugatePrior
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite values (scikit-learn's message), as :func:`default_prior`
+        otherwise.
+    """
+    import dask
+
+    origin = np.asarray(X[0].compute(), dtype=np.float64)
+    shifted = X.astype(np.float64) - origin
+    weighted = shifted if sample_weight is None else shifted * sample_weight[:, None]
+    total = X.shape[0] if sample_weight is None else sample_weight.sum()
+    total, first, second = dask.compute(total, weighted.sum(axis=0), weighted.T @ shifted)
+    if not (np.all(np.isfinite(first)) and np.all(np.isfinite(second))):
+        nan = np.isnan(first).any() or np.isnan(second).any()  # inf - inf sums to NaN too
+        _raise_non_finite(float(nan), float(not nan), X.dtype)
+    total = float(total)
+    if total <= 1:
+        raise ValueError("The default prior needs more than one row's worth of weight.")
+    delta = first / total
+    cov = (second - total * np.outer(delta, delta)) / (total - 1.0)
+    return prior_from_moments(origin + delta, cov, total, model, n_components)
+
+
 def dask_em_iterations(
     X: da.Array,
     start: MixtureParams,
@@ -366,12 +411,14 @@ def dask_em_iterations(
     chunk_size: int | None = None,
     engine: str = "numpy",
     sample_weight: da.Array | None = None,
+    prior: ConjugatePrior | None = None,
 ) -> Iterator[Snapshot]:
     """:func:`gmm_core.em.em_iterations` over a Dask array: one Dask pass per iteration.
 
     The same snapshots, stopping rule and M-step as in memory; only the pass differs
     (:func:`dask_statistics`). ``engine`` is the in-memory engine run per block;
-    ``sample_weight`` a Dask array of row weights chunked like ``X`` (:func:`as_dask_weights`).
+    ``sample_weight`` a Dask array of row weights chunked like ``X`` (:func:`as_dask_weights`);
+    ``prior`` mclust's conjugate prior, as in memory (the M-step runs on the client).
 
     Yields
     ------
@@ -398,6 +445,7 @@ def dask_em_iterations(
         accumulate=functools.partial(
             dask_statistics, engine=engine, chunk_size=chunk_size, sample_weight=sample_weight
         ),
+        prior=prior,
     )
 
 
@@ -464,6 +512,10 @@ def fit_dask(
         )
     settings = estimator._validated_settings(X)
     weights = None if sample_weight is None else as_dask_weights(sample_weight, X)
+    if isinstance(settings["prior"], str):  # 'default': resolved on all the rows, as in memory
+        settings["prior"] = default_prior_dask(
+            X, estimator.covariance_type, estimator.n_components, weights
+        )
     _set_input_attributes(estimator, X, names)
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     random_state = check_random_state(estimator.random_state)

@@ -152,7 +152,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         stay the data's, the stopping rule uses them, and ``bic`` is ``-2 loglik + p log
         n`` with the usual parameter count, as mclust's ``loglik`` and BIC with a prior.
         EM with a prior climbs the posterior, so the data log-likelihood may fall slightly
-        along a run (no note is recorded for that). Not for Dask input.
+        along a run (no note is recorded for that). For Dask input 'default' is computed
+        from all the rows in one extra pass (:func:`gmm_core.dask_em.default_prior_dask`).
 
     Attributes
     ----------
@@ -411,7 +412,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         # A Dask collection takes the distributed loop *before* validate_data, which would
         # np.asarray it and load every row into memory (gmm_core.dask_em).
         if dask_em.is_dask_collection(X):
-            self._refuse_prior_on_dask()
             return dask_em.fit_dask(
                 self,
                 X,
@@ -452,7 +452,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         if dask_em.is_dask_collection(X):  # the distributed loop, then lazy labels
-            self._refuse_prior_on_dask()
             self.fit(
                 X, sample_weight=sample_weight, progress=progress, warn_convergence=warn_convergence
             )
@@ -482,10 +481,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             sample_weight=sample_weight,
         )
         return X
-
-    def _refuse_prior_on_dask(self) -> None:
-        if self.prior is not None:
-            raise ValueError("prior is not supported for Dask input; fit in memory.")
 
     def _fit_restarts(
         self,

@@ -297,10 +297,54 @@ def default_prior(
         A model without a prior, a negative shrinkage, a mean without shrinkage, or fewer
         than two rows' worth of weight.
     """
-    name = check_prior_model(model)
+    check_prior_model(model)
     X = np.asarray(X, dtype=np.float64)
-    n, d = X.shape
+    w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    total = float(w.sum())
+    if total <= 1:
+        raise ValueError("The default prior needs more than one row's worth of weight.")
+    centre = (w @ X) / total
+    centred = X - centre
+    cov = (centred * w[:, None]).T @ centred / (total - 1.0)
+    return prior_from_moments(
+        centre, cov, total, model, n_components, shrinkage=shrinkage, mean=mean, scale=scale
+    )
+
+
+def prior_from_moments(
+    centre: np.ndarray,
+    cov: np.ndarray,
+    total: float,
+    model: str,
+    n_components: int,
+    *,
+    shrinkage: float | None = None,
+    mean: np.ndarray | None = None,
+    scale: float | np.ndarray | None = None,
+) -> ConjugatePrior:
+    """:func:`default_prior` from the data's moments, for data that are not in memory.
+
+    Parameters
+    ----------
+    centre : ndarray of shape (d,)
+        The (weighted) column means.
+    cov : ndarray of shape (d, d)
+        The (weighted) covariance with divisor ``total - 1``.
+    total : float
+        The rows' total weight (their number, unweighted); more than 1.
+    model, n_components, shrinkage, mean, scale
+        As :func:`default_prior`.
+
+    Returns
+    -------
+    ConjugatePrior
+    """
+    name = check_prior_model(model)
+    centre = np.asarray(centre, dtype=np.float64)
+    d = centre.shape[0]
     K = int(n_components)
+    if total <= 1:
+        raise ValueError("The default prior needs more than one row's worth of weight.")
     if shrinkage is None:
         kappa = DEFAULT_SHRINKAGE
     elif math.isnan(float(shrinkage)) or not shrinkage:
@@ -309,11 +353,6 @@ def default_prior(
         raise ValueError(f"negative value given for shrinkage: {shrinkage}")
     else:
         kappa = float(shrinkage)
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    total = float(w.sum())
-    if total <= 1:
-        raise ValueError("The default prior needs more than one row's worth of weight.")
-    centre = (w @ X) / total
     if mean is None or np.any(np.isnan(np.asarray(mean, dtype=np.float64))):
         if mean is not None and kappa:
             raise ValueError("positive shrinkage with no prior mean specified")
@@ -323,8 +362,7 @@ def default_prior(
             raise ValueError("prior mean specified but not shrinkage")
         prior_mean = np.asarray(mean, dtype=np.float64)
     if scale is None:
-        centred = X - centre
-        cov = (centred * w[:, None]).T @ centred / (total - 1.0)
+        cov = np.asarray(cov, dtype=np.float64)
         cov = 0.5 * (cov + cov.T)
         factor = (1.0 / K) ** (2.0 / d)
         if name in _SCALAR_SCALE:

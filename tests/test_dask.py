@@ -378,3 +378,55 @@ def test_the_estimator_takes_a_dask_array_without_loading_it():
     np.testing.assert_array_equal(labels.compute(), ref.predict(X))
     assert ours.bic(lazy) == pytest.approx(ref.bic(X), rel=1e-10)
     assert isinstance(GaussianMixtureEM(2, random_state=0).fit_predict(lazy), da.Array)
+
+
+# ---------------------------------------------------------------------------- mclust's prior
+@pytest.mark.parametrize("model", ["VVV", "EII", "VEI", "tied"])
+def test_the_default_prior_of_a_dask_array_is_the_in_memory_one(faithful_raw, model):
+    from gmm_core.prior import default_prior
+
+    w = np.random.default_rng(0).integers(0, 4, len(faithful_raw)).astype(float)
+    # a large common offset: the moments are summed about the first row, so it cancels
+    for X, weights in ((faithful_raw, None), (faithful_raw + 1e6, w)):
+        expected = default_prior(X, model, 3, sample_weight=weights)
+        got = dask_em.default_prior_dask(
+            da.from_array(X, chunks=50),
+            model,
+            3,
+            None if weights is None else da.from_array(weights, chunks=50),
+        )
+        np.testing.assert_allclose(got.mean, expected.mean, rtol=1e-14)
+        np.testing.assert_allclose(got.scale, expected.scale, rtol=1e-9)
+        assert (got.shrinkage, got.dof) == (expected.shrinkage, expected.dof)
+
+
+def test_a_dask_fit_with_mclusts_prior_is_the_in_memory_fit(faithful_raw):
+    start = GaussianMixtureEM(3, init_params="hc", max_iter=0, prior="default").fit(faithful_raw)
+    settings = dict(
+        weights_init=start.weights_,
+        means_init=start.means_,
+        precisions_init=start.precisions_,
+        prior="default",
+        tol=1e-8,
+        max_iter=500,
+    )
+    in_memory = GaussianMixtureEM(3, **settings).fit(faithful_raw)
+    distributed = GaussianMixtureEM(3, **settings).fit(da.from_array(faithful_raw, chunks=60))
+    assert distributed.n_iter_ == in_memory.n_iter_ > 10
+    np.testing.assert_allclose(distributed.prior_.scale, in_memory.prior_.scale, rtol=1e-12)
+    np.testing.assert_allclose(distributed.means_, in_memory.means_, rtol=1e-10)
+    np.testing.assert_allclose(distributed.covariances_, in_memory.covariances_, rtol=1e-10)
+    # and a start of its own (here from every row: n is below init_sample_size) takes the
+    # prior too, as mclust's me() begins
+    own = dict(init_params="hc", prior="default", tol=1e-8, max_iter=500)
+    sampled = GaussianMixtureEM(3, **own).fit(da.from_array(faithful_raw, chunks=60))
+    reference = GaussianMixtureEM(3, **own).fit(faithful_raw)
+    assert sampled.n_iter_ == reference.n_iter_
+    np.testing.assert_allclose(sampled.means_, reference.means_, rtol=1e-10)
+
+
+def test_the_prior_of_data_with_nan_says_so():
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    X[57, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        GaussianMixtureEM(2, prior="default").fit(da.from_array(X, chunks=30))
