@@ -99,10 +99,13 @@ def draw(result, *, failed: bool = False) -> None:
             "contours show the fitted density. The least sure rows:"
         )
         left.dataframe(unsure, width="stretch")
-    right.caption(describe_settings(result.settings) + rows_line(result, fit_data, fit_prep))
+    right.caption(describe_settings(result.settings) + rows_line(result.view, fit_data, fit_prep))
     m = right.columns(4)
     m[0].metric("iterations", model.n_iter_)
-    m[1].metric("converged", result.convergence)
+    # "yes" large, ", but degenerate" in red below it: the whole phrase as the value was cut
+    # to "yes, …" in a quarter of the column, hiding the one word that qualifies it
+    word, _, qualifier = result.convergence.partition(", ")
+    m[1].metric("converged", word, qualifier or None, "inverse", delta_arrow="off")
     m[2].metric("mean log-lik.", f"{model.history_[-1].log_likelihood:.4f}")
     per_iteration = result.seconds_per_later_iteration or result.seconds_per_iteration
     m[3].metric("ms / iteration", f"{1e3 * per_iteration:.1f}", help=result.timing)

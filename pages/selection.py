@@ -6,15 +6,10 @@ import streamlit as st
 from gmm_core.dashboard import model_selection as ms
 from gmm_core.dashboard.fit_views import restart_explorer
 from gmm_core.dashboard.fitting import fit_view
-from pages.ui.state import (
-    Pending,
-    keep,
-    prepared_and_projection,
-    projection_progress,
-    remembered,
-    set_settings,
-)
+from gmm_core.dashboard.live import rows_line
+from pages.ui.state import Pending, prepared_and_projection, projection_progress, set_settings
 from pages.ui.widgets import (
+    cell_choice,
     keep_sweep,
     name_sweep,
     remembered_widget,
@@ -41,7 +36,8 @@ def main() -> None:
         st.caption(prior)
     if (weighted := ms.weighted_note(view)) is not None:
         st.caption(weighted)
-    st.caption(f"EM fits {view.space}. Running the sweep again replaces these results.")
+    rows = rows_line(view, state.dataset, state.preparation)  # what BIC's n counts
+    st.caption(f"EM fits {view.space}{rows}. Running the sweep again replaces these results.")
     if st.button("Run the sweep", type="primary", key="sel_run"):
         if not choices.models:
             st.error("Choose at least one model.", icon=":material/warning:")
@@ -119,22 +115,7 @@ def main() -> None:
     cells = ms.cells(result)
     if not cells:
         return
-    labels = {
-        (r.covariance_type, int(r.n_components)): ms.cell_label(r._asdict())
-        for r in result.table.itertuples()
-    }
-    if state.get("sel_cell") not in cells:
-        state.sel_cell = best_cell if best_cell in cells else cells[0]
-    if state.get("_sel_cell", state.sel_cell) not in cells:  # a cell of an earlier sweep
-        state._sel_cell = state.sel_cell
-    chosen = st.selectbox(
-        "Model",
-        cells,
-        format_func=labels.get,
-        key=remembered("sel_cell", state.sel_cell),
-        on_change=keep,
-        args=("sel_cell",),
-    )
+    chosen = cell_choice(result, cells, best_cell)
     settings, warning = ms.hand_over(result, chosen, swept)
     if warning:
         st.warning(warning, icon=":material/warning:")

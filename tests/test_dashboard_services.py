@@ -562,12 +562,12 @@ def test_the_rows_line_says_what_weighted_rows_stand_for():
     plain = SimpleNamespace(X=X, sample_weight=None)
     dataset = SimpleNamespace(table=pd.DataFrame({"a": range(5)}))
     preparation = SimpleNamespace(missing="drop")
-    line = rows_line(SimpleNamespace(view=weighted), dataset, preparation)
+    line = rows_line(weighted, dataset, preparation)
     assert line == (
         ", on 4 of 5 rows (1 row with a missing value dropped), standing for 6 "
         "observations (weights from n)"
     )
-    assert "standing for" not in rows_line(SimpleNamespace(view=plain), dataset, preparation)
+    assert "standing for" not in rows_line(plain, dataset, preparation)
 
 
 # --- weights and the prior in the services ------------------------------------------------

@@ -809,7 +809,10 @@ def test_the_sweep_table_for_people_marks_degenerate_and_failed_rows():
         result.table
     )
     csv = ms.table_csv(result.table).decode()
-    assert csv.splitlines()[0].startswith("covariance_type,n_components,tol,bic")
+    header = csv.splitlines()[0].split(",")
+    assert header[:4] == ["covariance_type", "n_components", "tol", "bic"]
+    # per row, named so: mclust's loglik (and the page's best line) is the total
+    assert "mean_log_likelihood" in header and "log_likelihood" not in header
 
 
 # ------------------------------------------------------------------------------ static

@@ -97,7 +97,7 @@ def describe_settings(settings: Any) -> str:
     return "Fitted: " + ", ".join(parts)
 
 
-def rows_line(result: Any, dataset: Any, preparation: Any) -> str:
+def rows_line(view: Any, dataset: Any, preparation: Any) -> str:
     """ " on 144 of 150 rows (6 dropped: missing values)", or " on all 150 rows".
 
     A weighted fit adds what the rows stand for: ", standing for 272 observations (weights
@@ -105,13 +105,13 @@ def rows_line(result: Any, dataset: Any, preparation: Any) -> str:
 
     Parameters
     ----------
-    result : FitResult
+    view : FitView
+        What EM fits (a fit's ``result.view``, or the Model selection page's view).
     dataset : Dataset
-        The loaded table the fit was made from.
+        The loaded table the rows come from.
     preparation : Preparation
         Its preparation (how missing values were handled).
     """
-    view = result.view
     fitted, total = len(view.X), len(dataset.table)
     weighted = ""
     if view.sample_weight is not None:

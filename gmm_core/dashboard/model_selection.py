@@ -435,8 +435,12 @@ def styled_table(shown: pd.DataFrame):
 
 
 def table_csv(table: pd.DataFrame) -> bytes:
-    """The sweep's own table as CSV: machine column names, scikit-learn's sign."""
-    return safe_csv_bytes(table)
+    """The sweep's own table as CSV: machine column names, scikit-learn's sign.
+
+    Its ``log_likelihood`` is written as ``mean_log_likelihood``: it is per row (per unit
+    of weight), where mclust's ``loglik`` and the page's best-model line give the total.
+    """
+    return safe_csv_bytes(table.rename(columns={"log_likelihood": "mean_log_likelihood"}))
 
 
 # --------------------------------------------------------------------------- the best model

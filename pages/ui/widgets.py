@@ -187,7 +187,7 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
             0.0,
             1.0,
             now.tol,
-            format="%.0e",
+            format="%g",  # the value used, not a rounding of it (1.1e-05, not 1e-5)
             step=1e-4,
             key=keys["tol"],
             width=230,
@@ -215,7 +215,7 @@ def settings_widgets(n_rows: int | None) -> FitSettings:
             0.0,
             1.0,
             now.reg_covar,
-            format="%.0e",
+            format="%g",  # the value used, not a rounding of it (1.1e-05, not 1e-5)
             step=1e-6,
             key=keys["reg_covar"],
             width=130,
@@ -502,7 +502,7 @@ def sweep_fields(n: int) -> ms.SweepChoices:
         SWEEP_TOL,
         1e-10,  # not 0: every one of the 126 cells would run to max_iter
         1.0,
-        format="%.0e",
+        format="%g",  # the value used, not a rounding of it
         step=1e-6,
         width=130,
         help=f"Every cell runs to this tolerance on the mean log-likelihood (mclust's "
@@ -538,6 +538,31 @@ def _sweeps() -> FitCache:
     # a reload (a new session) finds its sweep again: the design's rule for state that must
     # survive a reload (query parameters plus a server cache).
     return FitCache(max_entries=6)
+
+
+def cell_choice(result, cells: list[tuple[str, int]], best: tuple[str, int] | None):
+    """The Model selection page's "Model" select: the cell to hand over to the Fit page.
+
+    It starts at the sweep's best (:func:`keep_sweep` clears the choice for a new sweep) and
+    keeps what the person chose while the sweep stays.
+    """
+    state = st.session_state
+    labels = {
+        (r.covariance_type, int(r.n_components)): ms.cell_label(r._asdict())
+        for r in result.table.itertuples()
+    }
+    if state.get("sel_cell") not in cells:
+        state.sel_cell = best if best in cells else cells[0]
+    if state.get("_sel_cell", state.sel_cell) not in cells:  # a cell of an earlier sweep
+        state._sel_cell = state.sel_cell
+    return st.selectbox(
+        "Model",
+        cells,
+        format_func=labels.get,
+        key=remembered("sel_cell", state.sel_cell),
+        on_change=keep,
+        args=("sel_cell",),
+    )
 
 
 def keep_sweep(key: tuple, result, choices: ms.SweepChoices) -> None:
