@@ -350,6 +350,19 @@ def test_model_selection_page(app_page):
     assert_clean(page)
 
 
+def test_a_tolerance_field_shows_the_value_it_holds(app_page):
+    # Found in a walk-through: as "%.0e" one click of + showed 1e-5 for 1.1e-05, the value
+    # the sweep then ran at.
+    page = app_page
+    go_to(page, "Model selection")
+    box = page.locator(".st-key-_sel_tol input")
+    assert float(box.input_value()) == 1e-5
+    page.locator(".st-key-_sel_tol [data-testid=stNumberInputStepUp]").click()
+    settle(page)
+    assert float(box.input_value()) == pytest.approx(1.1e-5, rel=1e-12)
+    assert_clean(page)
+
+
 def test_settings_survive_the_paths_people_take(app_page, browser):
     """Found by using the app: each step here once lost or blanked a setting."""
     page = app_page
