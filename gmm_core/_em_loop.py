@@ -64,28 +64,6 @@ UNRESOLVED = 4
 
 
 @njit(cache=True)
-def _cholesky(A, L):
-    # Lower factor of A into L; False on a pivot that is not positive (or NaN), as potrf.
-    d = A.shape[0]
-    for j in range(d):
-        s = A[j, j]
-        for p in range(j):
-            s -= L[j, p] * L[j, p]
-        if not s > 0.0:
-            return False
-        ljj = math.sqrt(s)
-        L[j, j] = ljj
-        for i in range(j + 1, d):
-            t = A[i, j]
-            for p in range(j):
-                t -= L[i, p] * L[j, p]
-            L[i, j] = t / ljj
-        for i in range(j):
-            L[i, j] = 0.0
-    return True
-
-
-@njit(cache=True)
 def _eigh_descending(A):
     values, vectors = np.linalg.eigh(A)
     d = A.shape[0]
@@ -302,7 +280,7 @@ def _factor(cov, L, inverse, log_det):
             for j in range(d):
                 if not math.isfinite(cov[k, i, j]):
                     return False
-        if not _cholesky(cov[k], L[k]):
+        if not mk.cholesky(cov[k], L[k]):
             return False
         s = 0.0
         for j in range(d):

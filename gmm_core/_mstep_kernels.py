@@ -80,10 +80,10 @@ def _geometric_mean(values):
 
 
 @njit(cache=True)
-def _is_positive_definite(A):
-    # Cholesky (lower), failing on a pivot that is not positive or is NaN, as potrf does.
+def cholesky(A, L):
+    """The lower Cholesky factor of ``A`` into ``L`` (d, d); False, as potrf fails, on a pivot
+    that is not positive or is NaN."""
     d = A.shape[0]
-    L = np.zeros((d, d))
     for j in range(d):
         s = A[j, j]
         for p in range(j):
@@ -97,7 +97,15 @@ def _is_positive_definite(A):
             for p in range(j):
                 t -= L[i, p] * L[j, p]
             L[i, j] = t / ljj
+        for i in range(j):
+            L[i, j] = 0.0
     return True
+
+
+@njit(cache=True)
+def _is_positive_definite(A):
+    d = A.shape[0]
+    return cholesky(A, np.zeros((d, d)))
 
 
 @njit(cache=True)

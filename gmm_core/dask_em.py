@@ -393,10 +393,9 @@ def default_prior_dask(
         nan = np.isnan(first).any() or np.isnan(second).any()  # inf - inf sums to NaN too
         _raise_non_finite(float(nan), float(not nan), X.dtype)
     total = float(total)
-    if total <= 1:
-        raise ValueError("The default prior needs more than one row's worth of weight.")
     delta = first / total
-    cov = (second - total * np.outer(delta, delta)) / (total - 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # total <= 1: refused below
+        cov = (second - total * np.outer(delta, delta)) / (total - 1.0)
     return prior_from_moments(origin + delta, cov, total, model, n_components)
 
 

@@ -571,34 +571,24 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             # 'auto' decides once per run (so, with the same sizes, once per fit), on the work
             # of every pass the run may make.
             engine = resolve_engine(X, start, self.engine, passes=settings["max_iter"] + 1)
+            loop = dict(
+                reg_covar=settings["reg_covar"],
+                tol=settings["tol"],
+                max_iter=settings["max_iter"],
+                previous_log_likelihood=previous,
+            )
             snapshots = None
             if compiled and prior is None and engine == "numba":
                 # Nothing per iteration is kept, so the whole loop can run compiled; None
                 # when an estimate fails a check: the Python loop below then says why.
-                snapshots = compiled_run(
-                    X,
-                    start,
-                    reg_covar=settings["reg_covar"],
-                    tol=settings["tol"],
-                    max_iter=settings["max_iter"],
-                    previous_log_likelihood=previous,
-                    sample_weight=sample_weight,
-                )
+                snapshots = compiled_run(X, start, **loop, sample_weight=sample_weight)
                 if snapshots is not None:
                     self._report(run, snapshots[-1])
                     if progress is not None:
                         progress(run, n_init, snapshots[-1])
             if snapshots is None:
                 iterates = iterate(
-                    X,
-                    start,
-                    reg_covar=settings["reg_covar"],
-                    tol=settings["tol"],
-                    max_iter=settings["max_iter"],
-                    previous_log_likelihood=previous,
-                    chunk_size=self.chunk_size,
-                    engine=engine,
-                    **weighted,
+                    X, start, **loop, chunk_size=self.chunk_size, engine=engine, **weighted
                 )
                 snapshots = self._record(iterates, run, n_init, progress)
                 if traced:
