@@ -128,21 +128,23 @@ def ours(X: np.ndarray, models: tuple[str, ...] | None) -> dict:
     }
 
 
+def rscript(script: str, X: np.ndarray, *args: str) -> subprocess.CompletedProcess:
+    """Run an R script on ``X`` (written as a CSV, its path the first argument)."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "x.csv"
+        pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])]).to_csv(data, index=False)
+        path = Path(folder) / "run.R"
+        path.write_text(script)
+        return subprocess.run(
+            ["Rscript", str(path), str(data), *args], capture_output=True, text=True, check=False
+        )
+
+
 def mclust(X: np.ndarray, models: tuple[str, ...]) -> dict | str:
     """Mclust's timing and choice, or why it could not run."""
     if shutil.which("Rscript") is None:
         return "Rscript is not installed (apt-get install -y r-base-core r-cran-mclust)"
-    with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder) / "x.csv"
-        pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])]).to_csv(data, index=False)
-        script = Path(folder) / "run.R"
-        script.write_text(R_SCRIPT)
-        done = subprocess.run(
-            ["Rscript", str(script), str(data), ",".join(models), str(REPEATS)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    done = rscript(R_SCRIPT, X, ",".join(models), str(REPEATS))
     if done.returncode != 0:
         return f"Mclust did not run: {done.stderr.strip().splitlines()[-1:]}"
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -179,17 +181,7 @@ def same_cells(X: np.ndarray, models: tuple[str, ...], ks: tuple[int, ...]) -> s
     """
     if shutil.which("Rscript") is None:
         return "  skipped: Rscript is not installed"
-    with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder) / "x.csv"
-        pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])]).to_csv(data, index=False)
-        script = Path(folder) / "cells.R"
-        script.write_text(R_CELLS)
-        done = subprocess.run(
-            ["Rscript", str(script), str(data), ",".join(models), ",".join(map(str, ks))],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    done = rscript(R_CELLS, X, ",".join(models), ",".join(map(str, ks)))
     if done.returncode != 0:
         return f"  skipped: me() did not run: {done.stderr.strip().splitlines()[-1:]}"
     theirs = [json.loads(row) for row in done.stdout.strip().splitlines()]
