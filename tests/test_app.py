@@ -546,3 +546,24 @@ def test_a_new_sweep_hands_over_its_own_best(app):
     no_errors(app)
     settings = app.session_state.fit.settings
     assert settings.n_components == best_cell[1]
+
+
+def test_a_reload_keeps_the_chosen_cell(app):
+    # Found in a walk-through: the sweep came back after a reload, the chosen cell did not.
+    sweep_on(app, "faithful", 4)
+    app.selectbox(key="_sel_cell").set_value(("VEV", 2)).run()
+    params = params_of(app)
+    assert params["cell"] == "VEV-2"
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    again.query_params.update({"sample": "faithful", "sweep": params["sweep"], "cell": "VEV-2"})
+    again.run()
+    again.switch_page("pages/selection.py").run()
+    no_errors(again)
+    assert again.selectbox(key="_sel_cell").value == ("VEV", 2)
+    # an address naming a cell the sweep does not have falls back to the best
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    other.query_params.update({"sample": "faithful", "sweep": params["sweep"], "cell": "VVV-9"})
+    other.run()
+    other.switch_page("pages/selection.py").run()
+    no_errors(other)
+    assert other.selectbox(key="_sel_cell").value == ("EEE", 3)

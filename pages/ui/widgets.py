@@ -555,7 +555,7 @@ def cell_choice(result, cells: list[tuple[str, int]], best: tuple[str, int] | No
         state.sel_cell = best if best in cells else cells[0]
     if state.get("_sel_cell", state.sel_cell) not in cells:  # a cell of an earlier sweep
         state._sel_cell = state.sel_cell
-    return st.selectbox(
+    chosen = st.selectbox(
         "Model",
         cells,
         format_func=labels.get,
@@ -563,6 +563,10 @@ def cell_choice(result, cells: list[tuple[str, int]], best: tuple[str, int] | No
         on_change=keep,
         args=("sel_cell",),
     )
+    name = f"{chosen[0]}-{chosen[1]}"  # in the address, so that a reload keeps it too
+    if st.query_params.get("cell") != name:
+        st.query_params["cell"] = name
+    return chosen
 
 
 def keep_sweep(key: tuple, result, choices: ms.SweepChoices) -> None:
@@ -603,3 +607,6 @@ def restore_sweep(source: tuple) -> None:
     for name, value in fields.items():
         state[name] = state[f"_{name}"] = value
     state.sweep_result, state.sweep_token = kept, token
+    model, _, k = st.query_params.get("cell", "").partition("-")
+    if k.isdigit():  # the cell chosen before the reload (cell_choice checks it is swept)
+        state.sel_cell = state._sel_cell = (model, int(k))
