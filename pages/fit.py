@@ -77,7 +77,8 @@ def draw(result, *, failed: bool = False) -> None:
             st.warning(f"This fit is of {fit_data.name} as prepared before; the new one is coming.")
     left, right = st.columns([3, 2])
     st.session_state.setdefault("fit_show", "iterations")
-    views = {"iterations": "EM iterations", "half": "E- and M-steps apart", "unsure": "Uncertainty"}
+    # short labels: the three fit on one line of a 390 px phone
+    views = {"iterations": "EM iterations", "half": "E- and M-steps", "unsure": "Uncertainty"}
     view = right.segmented_control(
         "Show", list(views), format_func=views.get, key="fit_show", required=True
     )
