@@ -679,6 +679,9 @@ def test_criteria_axis_keeps_to_the_competitive_band():
     np.testing.assert_allclose(decode(off.customdata)[:, 0], wide.loc[1].to_numpy())
     assert all(low < y < high for y in off.y)  # drawn on the edge, inside the view
     assert "4 fits off the chart (K = 1)" in fig.layout.title.subtitle.text
+    # stacked on one point, each lists all four (best first): the hover reaches every one
+    listed = [f"{t}: BIC {v:.2f}" for t, v in sorted(wide.loc[1].items(), key=lambda i: i[1])]
+    assert list(off.text) == ["<br>".join(listed)] * 4
     assert [tr.name for tr in fig.data[:4]] == TYPES
     assert fig.data[-1].name == "best: full, K = 4"
 

@@ -1737,7 +1737,21 @@ def criteria_figure(
         below = np.isfinite(all_values) & (all_values < low - pad)
         if above.any() or below.any():
             rows, cols = np.nonzero(above | below)
-            columns = [str(values.columns[c]) for c in cols]
+            # The marks of one K on one edge sit on one point, where only the top one can be
+            # hovered: each lists them all (best first, in the plot's sign).
+            stacked: dict[tuple[int, bool], list[tuple[float, str]]] = {}
+            for r, c in zip(rows, cols, strict=True):
+                value = sign * all_values[r, c]
+                stacked.setdefault((int(r), bool(above[r, c])), []).append(
+                    (value, f"{values.columns[c]}: {shown} {value:.2f}")
+                )
+            hover = [
+                "<br>".join(
+                    line
+                    for _, line in sorted(stacked[(int(r), bool(above[r, c]))], reverse=sign < 0)
+                )
+                for r, c in zip(rows, cols, strict=True)
+            ]
             # "Worse" is up in scikit-learn's sign and down in mclust's.
             worse = np.where(above[rows, cols], 1.0, -1.0) * sign
             fig.add_trace(
@@ -1745,7 +1759,7 @@ def criteria_figure(
                     x=ks[rows],
                     y=sign * np.where(above[rows, cols], high + 0.6 * pad, low - 0.6 * pad),
                     customdata=np.stack([sign * all_values[rows, cols]], axis=1),
-                    text=columns,
+                    text=hover,
                     mode="markers",
                     marker={
                         "symbol": np.where(worse > 0, "triangle-up", "triangle-down"),
@@ -1758,8 +1772,7 @@ def criteria_figure(
                         ],
                     },
                     name="off the chart",
-                    hovertemplate=f"%{{text}}, K = %{{x}}: {shown} %{{customdata[0]:.2f}} "
-                    "(off the chart)<extra></extra>",
+                    hovertemplate="K = %{x}, off the chart:<br>%{text}<extra></extra>",
                 )
             )
             edges = sorted([sign * (low - pad), sign * (high + pad)])
