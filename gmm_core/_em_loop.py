@@ -14,7 +14,7 @@ same statistics: responsibilities accumulated around the E-step's means (``first
 :func:`gmm_core.mclust_models.scatter_from_centered` with ``N_k reg_covar`` on their
 diagonals, each model's M-step as :mod:`gmm_core.mclust_models` writes it (the inner
 iterations of VEI, VEE, EVE, VVE and VEV are the kernels of :mod:`gmm_core._mstep_kernels`,
-warm-started from the previous M-step), the resolution test of
+all but VEE's warm-started from the previous M-step, as mclust's ``me()``), the resolution test of
 :func:`gmm_core.params.check_resolved`, and scikit-learn's stopping rule. Results agree with
 the Python loop to rounding; scikit-learn's four models take mclust's arithmetic here, which
 differs from scikit-learn's closed form only by its ``10 eps`` added to ``N_k``.
