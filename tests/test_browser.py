@@ -87,7 +87,11 @@ def _record_page_error(pg, error) -> None:
     pg.console_errors.append(f"uncaught: {error}")
 
 
-def settle(pg, timeout: float = 90_000) -> None:
+#: How long an action may take to show its result (ms).
+SETTLE_TIMEOUT = 90_000
+
+
+def settle(pg, timeout: float = SETTLE_TIMEOUT) -> None:
     """Wait until the script (or fragment) has run; it may start a moment after an action."""
     pg.wait_for_timeout(500)
     pg.wait_for_selector(IDLE, timeout=timeout)
@@ -96,11 +100,16 @@ def settle(pg, timeout: float = 90_000) -> None:
 def go_to(pg, label: str) -> None:
     """Navigate as a person does: the top bar, or the menu on a phone."""
     top = pg.locator("header a", has_text=label)
+    # settle()'s patience, not Playwright's 30 s: on a loaded 2-core CI machine (the server,
+    # its first numba compilations and Chromium's software rendering of the Fit page's
+    # animation on the same cores) a click once took longer to be dispatched
     if top.count() and top.first.is_visible():
-        top.first.click()
+        top.first.click(timeout=SETTLE_TIMEOUT)
     else:
-        pg.locator("[data-testid=stExpandSidebarButton]").click()
-        pg.locator("[data-testid=stSidebarNav] a", has_text=label).first.click()
+        pg.locator("[data-testid=stExpandSidebarButton]").click(timeout=SETTLE_TIMEOUT)
+        pg.locator("[data-testid=stSidebarNav] a", has_text=label).first.click(
+            timeout=SETTLE_TIMEOUT
+        )
     settle(pg)
 
 
