@@ -567,3 +567,13 @@ def test_a_reload_keeps_the_chosen_cell(app):
     other.switch_page("pages/selection.py").run()
     no_errors(other)
     assert other.selectbox(key="_sel_cell").value == ("EEE", 3)
+
+
+def test_model_selection_says_which_rows_it_fits(app):
+    # BIC's n is the rows EM fits: penguins has two rows without measurements
+    app.switch_page("pages/data.py").run()
+    app.selectbox(key="sample_name").set_value("penguins").run()
+    app.switch_page("pages/selection.py").run()
+    no_errors(app)
+    line = next(c.value for c in app.caption if c.value.startswith("EM fits"))
+    assert "on 342 of 344 rows (2 rows with a missing value dropped)" in line
