@@ -287,6 +287,17 @@ def sweep_on(app: AppTest, sample: str | None, max_k: int) -> AppTest:
     return app
 
 
+def reloaded_selection(address: dict[str, str]) -> AppTest:
+    """A reload: a new session opened at ``address`` (its query parameters), then Model
+    selection, checked for errors."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update(address)
+    at.run()
+    at.switch_page("pages/selection.py").run()
+    no_errors(at)
+    return at
+
+
 def values(y) -> np.ndarray:
     """A trace's numbers, whether plotly wrote them as a list (with None gaps) or as a typed
     array ({"dtype", "bdata"})."""
@@ -507,12 +518,8 @@ def test_model_selection_with_the_prior_on_old_faithful(app):
     assert best_line(app).startswith("Best by BIC: **EEE, K = 3**")
     assert result.models[("EEE", 3)].prior_ is not None
     # A reload (a new session from the address) finds the sweep with its prior chosen.
-    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     # (AppTest's query parameters hold what the Fit page writes, so the sample is named here.)
-    again.query_params.update({"sample": "faithful", "sweep": params_of(app)["sweep"]})
-    again.run()
-    again.switch_page("pages/selection.py").run()
-    no_errors(again)
+    again = reloaded_selection({"sample": "faithful", "sweep": params_of(app)["sweep"]})
     assert again.button_group(key="_sel_prior").value == "default"
     assert again.session_state.sweep_result[1] is result
     # Handed over with the prior; away and back, the choice stays.
@@ -554,18 +561,11 @@ def test_a_reload_keeps_the_chosen_cell(app):
     app.selectbox(key="_sel_cell").set_value(("VEV", 2)).run()
     params = params_of(app)
     assert params["cell"] == "VEV-2"
-    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    again.query_params.update({"sample": "faithful", "sweep": params["sweep"], "cell": "VEV-2"})
-    again.run()
-    again.switch_page("pages/selection.py").run()
-    no_errors(again)
+    address = {"sample": "faithful", "sweep": params["sweep"]}
+    again = reloaded_selection(address | {"cell": "VEV-2"})
     assert again.selectbox(key="_sel_cell").value == ("VEV", 2)
     # an address naming a cell the sweep does not have falls back to the best
-    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    other.query_params.update({"sample": "faithful", "sweep": params["sweep"], "cell": "VVV-9"})
-    other.run()
-    other.switch_page("pages/selection.py").run()
-    no_errors(other)
+    other = reloaded_selection(address | {"cell": "VVV-9"})
     assert other.selectbox(key="_sel_cell").value == ("EEE", 3)
 
 
