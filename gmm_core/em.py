@@ -165,6 +165,17 @@ def m_step(
     return params
 
 
+def _in_layout(covariances: np.ndarray, layout: str) -> np.ndarray:
+    """``(K, d, d)`` covariances in a model's layout (scikit-learn's array shapes)."""
+    if layout == "diag":
+        return np.diagonal(covariances, axis1=1, axis2=2).copy()
+    if layout == "spherical":
+        return np.diagonal(covariances, axis1=1, axis2=2).mean(axis=1)
+    if layout == "tied":
+        return covariances[0]
+    return covariances
+
+
 def structured_m_step(
     stats: SufficientStatistics,
     covariance_type: str,
@@ -270,13 +281,7 @@ def structured_m_step(
             "value, or holds too few points for its parameters. Try fewer components, a "
             "larger reg_covar, a simpler covariance model, or scaling the data."
         ) from error
-    covariances = state.covariances
-    if model.layout == "diag":
-        covariances = np.diagonal(covariances, axis1=1, axis2=2).copy()
-    elif model.layout == "spherical":
-        covariances = np.diagonal(covariances, axis1=1, axis2=2).mean(axis=1)
-    elif model.layout == "tied":
-        covariances = covariances[0]
+    covariances = _in_layout(state.covariances, model.layout)
     params = MixtureParams.from_covariances(
         state.weights.astype(dtype),
         state.means.astype(dtype),
@@ -522,14 +527,8 @@ def compiled_run(
     )
     if last_iteration == 0:
         return RunTrace.from_ends(first, first, lls)
-    if model.layout == "diag":
-        cov = np.diagonal(cov, axis1=1, axis2=2).copy()
-    elif model.layout == "spherical":
-        cov = np.diagonal(cov, axis1=1, axis2=2).mean(axis=1)
-    elif model.layout == "tied":
-        cov = cov[0]
     params = MixtureParams.from_covariances(
-        w, mu, cov, start.covariance_type, iteration=last_iteration
+        w, mu, _in_layout(cov, model.layout), start.covariance_type, iteration=last_iteration
     )
     last = Snapshot(
         last_iteration,
